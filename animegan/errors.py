@@ -1,0 +1,26 @@
+"""Exceptions raised by the runtime. Each carries a one-line message meant for the end user."""
+from __future__ import annotations
+
+
+class AnimeGANError(Exception):
+    """Base class for every error the runtime reports to users."""
+
+
+class InvalidImageError(AnimeGANError):
+    """The input is not a readable still image (empty, truncated, not an image, unsupported format...)."""
+
+
+class ImageTooLargeError(AnimeGANError):
+    """The input has more pixels than the configured limit (decompression-bomb guard included)."""
+
+
+class UnknownStyleError(AnimeGANError):
+    """No style with this id is registered."""
+
+
+class WeightsNotFoundError(AnimeGANError):
+    """A style's weights file could be found neither locally nor on the Hugging Face Hub."""
+
+
+class WeightsCorruptError(AnimeGANError):
+    """A style's weights file does not match the sha256 recorded in the manifest."""

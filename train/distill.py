@@ -1,0 +1,266 @@
+"""Distil a teacher ONNX generator (photo → style) into a student generator trained from random init.
+
+    python -m train.distill --teacher ../shared/teachers/hayao.onnx \
+        --photos ../shared/photos/scenes ../shared/photos/faces --out runs/hayao --steps 20000
+
+Teacher targets are computed once with onnxruntime (in a background thread, so training starts at once) and cached
+as PNG under ``--out/targets``. Each photo is used at one of several scales (``--sizes``); batches are random crops.
+Loss: L1 (+ perceptual L1 on frozen CNN features, + optional LSGAN adversarial fine-tune). Validation PSNR/SSIM
+against the teacher on held-out photos, steps/s and the learning rate go to TensorBoard and the console; sample grids
+to ``--out/samples``. Checkpoints (safetensors) every ``--ckpt-every`` steps: ``last`` (resumable with ``--resume``)
+and ``best`` (highest validation PSNR).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from animegan.engine import OnnxGenerator
+from train.checkpoint import load_checkpoint, load_weights, read_meta, save_checkpoint
+from train.data import PairPool, list_images, read_rgb, resize_short_side, split_holdout, to_tensor, to_uint8, write_rgb
+from train.features import load_feature_network
+from train.losses import lsgan_d_loss, lsgan_g_loss
+from train.metrics import psnr, ssim
+from train.model import ARCHITECTURES, Discriminator, build_generator
+
+
+def teacher_multiple(teacher: Path, default: int) -> int:
+    """The teacher's input multiple from a ``teachers.json`` beside it (matched by file name), else ``default``."""
+    index = teacher.parent / "teachers.json"
+    if index.exists():
+        info = json.loads(index.read_text())
+        for entry in list(info.get("styles", {}).values()) + list(info.get("variants", {}).values()):
+            if Path(entry.get("file", "")).name == teacher.name:
+                return int(entry.get("input_size_policy", {}).get("multiple_of", default))
+    return default
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m train.distill", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--teacher", type=Path, required=True, help="teacher ONNX (NCHW RGB in [-1,1], input 'input')")
+    p.add_argument("--photos", nargs="+", required=True, help="photo folders (or files)")
+    p.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, targets cache, logs")
+    p.add_argument("--steps", type=int, default=20000, help="total optimisation steps")
+    p.add_argument("--resume", action="store_true", help="continue from --out/last.safetensors")
+    p.add_argument("--init", type=Path,
+                   help="start from these generator weights (e.g. committed fp16 weights); with --resume and no "
+                        "last checkpoint yet, the step count continues from the file's metadata")
+    p.add_argument("--arch", choices=ARCHITECTURES, default="fast", help="student architecture")
+    p.add_argument("--width", type=float, default=1.0, help="student width multiplier")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=128, help="training crop side (multiple of 4)")
+    p.add_argument("--sizes", default="256,320,384,512", help="working short sides photos are drawn at")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW)")
+    p.add_argument("--warmup", type=int, default=200, help="linear warm-up steps")
+    p.add_argument("--min-lr-ratio", type=float, default=0.05, help="cosine decay floor, relative to --lr")
+    p.add_argument("--clip-grad", type=float, default=1.0, help="gradient norm clip (0 disables)")
+    p.add_argument("--perceptual", help="feature network for a perceptual loss: model.onnx[:tap] or vgg19.pth")
+    p.add_argument("--perceptual-weight", type=float, default=0.1)
+    p.add_argument("--adv-weight", type=float, default=0.0, help="LSGAN fine-tune weight (0 = L1/perceptual only)")
+    p.add_argument("--multiple", type=int, default=8, help="teacher input multiple when teachers.json is absent")
+    p.add_argument("--holdout", type=float, default=0.1, help="fraction of photos held out for validation")
+    p.add_argument("--max-photos", type=int, default=0, help="use at most this many training photos (0 = all)")
+    p.add_argument("--val-count", type=int, default=16, help="held-out photos used for validation during training")
+    p.add_argument("--val-size", type=int, default=384, help="validation short side")
+    p.add_argument("--val-every", type=int, default=250)
+    p.add_argument("--ckpt-every", type=int, default=250)
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--teacher-threads", type=int, default=1, help="onnxruntime threads for teacher targets")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def learning_rate(step: int, args: argparse.Namespace) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr_ratio × lr`` at ``--steps``."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
+    floor = args.min_lr_ratio
+    return args.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def pick_photos(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
+    train, held = split_holdout(list_images(args.photos), args.holdout)
+    if args.max_photos and len(train) > args.max_photos:
+        train = random.Random(args.seed).sample(train, args.max_photos)
+    # validation: spread over the photo folders so scenes and faces are both measured
+    by_folder: dict[str, list[Path]] = {}
+    for p in held:
+        by_folder.setdefault(str(p.parent), []).append(p)
+    val: list[Path] = []
+    while len(val) < min(args.val_count, len(held)):
+        for group in by_folder.values():
+            if group and len(val) < args.val_count:
+                val.append(group.pop(0))
+    return train, val
+
+
+def validation_pairs(val: list[Path], teacher: OnnxGenerator, cache: Path, size: int,
+                     multiple: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    pairs = []
+    for path in tqdm(val, desc="validation targets", leave=False):
+        photo = resize_short_side(read_rgb(path), size, multiple)
+        cached = cache / f"val{size}__{path.parent.name}__{path.stem}.png"
+        if cached.exists():
+            target = read_rgb(cached)
+        else:
+            target = teacher(photo)
+            write_rgb(cached, target)
+        pairs.append((photo, target))
+    return pairs
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float, list]:
+    """Mean PSNR / SSIM of the student against the teacher; also returns (photo, teacher, student) triples."""
+    model.eval()
+    scores, triples = [], []
+    for photo, target in pairs:
+        out = to_uint8(model(to_tensor(photo)[None])[0])
+        scores.append((psnr(out, target), ssim(out, target)))
+        triples.append((photo, target, out))
+    model.train()
+    return float(np.mean([s[0] for s in scores])), float(np.mean([s[1] for s in scores])), triples
+
+
+def sample_grid(triples: list, count: int = 4, height: int = 192) -> np.ndarray:
+    """Rows of photo | teacher | student, each resized to ``height``."""
+    rows = []
+    for photo, target, out in triples[:count]:
+        scale = height / photo.shape[0]
+        size = (max(1, int(photo.shape[1] * scale)), height)
+        import cv2
+        rows.append(np.concatenate([cv2.resize(im, size, interpolation=cv2.INTER_AREA) for im in (photo, target, out)], 1))
+    width = max(r.shape[1] for r in rows)
+    return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], 0)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rng = random.Random(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    multiple = teacher_multiple(args.teacher, args.multiple)
+    teacher = OnnxGenerator(args.teacher, multiple=multiple, threads=args.teacher_threads, tile=4096)
+
+    train_photos, val_photos = pick_photos(args)
+    if not train_photos:
+        raise SystemExit("error: no training photos")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    pool = PairPool(train_photos, teacher, args.out / "targets", sizes, multiple, seed=args.seed)
+    pool.start()
+    val_pairs = validation_pairs(val_photos, teacher, args.out / "targets", args.val_size, multiple)
+
+    model = build_generator(args.arch, args.width)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    models, optimizers = {"generator": model}, {"generator": optimizer}
+    disc = None
+    if args.adv_weight > 0:
+        disc = Discriminator()
+        models["discriminator"] = disc
+        optimizers["discriminator"] = torch.optim.Adam(disc.parameters(), lr=4e-5, betas=(0.5, 0.999))
+    features = load_feature_network(args.perceptual) if args.perceptual else None
+
+    step, best = 0, -1.0
+    last = args.out / "last.safetensors"
+    if args.resume and last.exists():
+        meta = load_checkpoint(last, models, optimizers)
+        step, best = int(meta["step"]), float(meta.get("best_psnr", -1.0))
+        print(f"resumed from {last} at step {step}")
+    elif args.init:
+        load_weights(args.init, model)
+        if args.resume:
+            meta = read_meta(args.init)
+            step, best = int(meta.get("step", 0)), float(meta.get("best_psnr", -1.0))
+        print(f"initialised generator from {args.init} (step {step})")
+    model.train()
+
+    meta_base = {"arch": args.arch, "width": args.width, "teacher": str(args.teacher), "multiple": multiple,
+                 "photos": [str(p) for p in args.photos], "train_photos": len(train_photos),
+                 "val_photos": [str(p) for p in val_photos], "crop": args.crop, "sizes": sizes}
+    history_file = args.out / "history.jsonl"
+    writer = SummaryWriter(str(args.out / "tb"))
+    pool.wait_for(args.batch)
+    started, seen_steps, wall_before = time.time(), 0, 0.0
+    if args.resume and (last.exists() or args.init):
+        wall_before = float(meta.get("wall_seconds", 0.0))
+
+    def checkpoint(name: str, val_psnr: float | None = None) -> None:
+        meta = dict(meta_base, step=step, best_psnr=best, wall_seconds=wall_before + time.time() - started,
+                    val_psnr=val_psnr, pairs=len(pool))
+        save_checkpoint(args.out / f"{name}.safetensors", models, optimizers if name == "last" else {}, meta)
+
+    bar = tqdm(total=args.steps, initial=step, desc=f"distill {args.teacher.stem}", dynamic_ncols=True)
+    tick = time.time()
+    while step < args.steps:
+        lr = learning_rate(step, args)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        photos, targets = pool.sample(args.batch, args.crop, rng)
+        out = model(photos)
+        loss_l1 = F.l1_loss(out, targets)
+        loss = loss_l1
+        if features is not None:
+            loss = loss + args.perceptual_weight * F.l1_loss(features(out), features(targets))
+        if disc is not None:
+            loss = loss + args.adv_weight * lsgan_g_loss(disc(out))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if args.clip_grad:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
+        optimizer.step()
+        if disc is not None:
+            d_loss = lsgan_d_loss(disc(targets), [disc(out.detach())])
+            optimizers["discriminator"].zero_grad(set_to_none=True)
+            d_loss.backward()
+            optimizers["discriminator"].step()
+        step += 1
+        seen_steps += 1
+        bar.update(1)
+        if step % 25 == 0:
+            rate = 25 / (time.time() - tick)
+            tick = time.time()
+            writer.add_scalar("train/l1", loss_l1.item(), step)
+            writer.add_scalar("train/loss", loss.item(), step)
+            writer.add_scalar("train/lr", lr, step)
+            writer.add_scalar("train/steps_per_s", rate, step)
+            writer.add_scalar("data/pairs", len(pool), step)
+            bar.set_postfix(l1=f"{loss_l1.item():.4f}", lr=f"{lr:.1e}", it_s=f"{rate:.2f}", pairs=len(pool))
+        if step % args.val_every == 0 or step == args.steps:
+            val_psnr, val_ssim, triples = validate(model, val_pairs) if val_pairs else (float("nan"),) * 2 + ([],)
+            writer.add_scalar("val/psnr", val_psnr, step)
+            writer.add_scalar("val/ssim", val_ssim, step)
+            record = {"step": step, "val_psnr": round(val_psnr, 3), "val_ssim": round(val_ssim, 4),
+                      "l1": round(loss_l1.item(), 5), "lr": lr, "pairs": len(pool),
+                      "wall_seconds": round(wall_before + time.time() - started, 1)}
+            with history_file.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            tqdm.write(json.dumps(record))
+            if triples:
+                grid = sample_grid(triples)
+                write_rgb(args.out / "samples" / f"step{step:07d}.jpg", grid)
+                writer.add_image("val/photo_teacher_student", grid, step, dataformats="HWC")
+            if val_psnr > best:
+                best = val_psnr
+                checkpoint("best", val_psnr)
+        if step % args.ckpt_every == 0 or step == args.steps:
+            checkpoint("last")
+    bar.close()
+    writer.close()
+    return {"step": step, "best_psnr": best}
+
+
+if __name__ == "__main__":
+    main()

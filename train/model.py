@@ -1,0 +1,190 @@
+"""AnimeGANv2 generator and discriminator, plus an INT8-friendly student generator.
+
+All generators map NCHW RGB images in [-1, 1] to NCHW RGB images in [-1, 1] of the same size
+(H and W must be multiples of 4).
+
+* ``Generator``      — the classic AnimeGANv2 generator (~2.1 M parameters at width 1.0): conv–norm–LeakyReLU
+                       blocks, inverted residual blocks, two bilinear upsamplings, tanh. Default for GAN training.
+* ``FastGenerator``  — the same encoder/bottleneck/decoder plan built for INT8 onnxruntime: BatchNorm (folded into
+                       the convolutions at export), ReLU (fused into QLinearConv), 3×3 kernels at full resolution,
+                       additive U-Net skips and a global residual (the output starts as the input photo), which makes
+                       distillation converge far faster.
+* ``Discriminator``  — the AnimeGANv2 patch discriminator (spectral norm, LayerNorm-style norm, LeakyReLU 0.2).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+ARCHITECTURES = ("classic", "fast")
+
+
+def _ch(channels: int, width: float) -> int:
+    """Scale a channel count by ``width``, keeping it a multiple of 8 (SIMD-friendly)."""
+    return max(8, int(round(channels * width / 8)) * 8)
+
+
+# --------------------------------------------------------------------------------------------- classic AnimeGANv2
+class ConvNormLReLU(nn.Sequential):
+    """Reflect-pad → conv → GroupNorm(1) (LayerNorm over C,H,W) → LeakyReLU(0.2)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1,
+                 bias: bool = False, padding: int | tuple[int, int, int, int] | None = None):
+        padding = kernel // 2 if padding is None else padding
+        super().__init__(
+            nn.ReflectionPad2d(padding),
+            nn.Conv2d(cin, cout, kernel, stride, 0, groups=groups, bias=bias),
+            nn.GroupNorm(1, cout, affine=True),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+
+
+class InvertedResBlock(nn.Module):
+    """MobileNetV2-style block: 1×1 expand → depthwise 3×3 → 1×1 project (+ identity when shapes match)."""
+
+    def __init__(self, cin: int, cout: int, expansion: float = 2.0):
+        super().__init__()
+        hidden = int(round(cin * expansion))
+        self.use_residual = cin == cout
+        self.layers = nn.Sequential(
+            ConvNormLReLU(cin, hidden, kernel=1),
+            ConvNormLReLU(hidden, hidden, groups=hidden, bias=True),
+            nn.Conv2d(hidden, cout, 1, bias=False),
+            nn.GroupNorm(1, cout, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.layers(x)
+        return x + out if self.use_residual else out
+
+
+class Generator(nn.Module):
+    """The classic AnimeGANv2 generator (~2.14 M parameters at ``width=1.0``)."""
+
+    def __init__(self, width: float = 1.0):
+        super().__init__()
+        c32, c64, c128, c256 = (_ch(c, width) for c in (32, 64, 128, 256))
+        down = (0, 1, 0, 1)  # TF-style "same" padding for stride 2
+        self.block_a = nn.Sequential(ConvNormLReLU(3, c32, kernel=7), ConvNormLReLU(c32, c64, stride=2, padding=down),
+                                     ConvNormLReLU(c64, c64))
+        self.block_b = nn.Sequential(ConvNormLReLU(c64, c128, stride=2, padding=down), ConvNormLReLU(c128, c128))
+        self.block_c = nn.Sequential(
+            ConvNormLReLU(c128, c128),
+            InvertedResBlock(c128, c256), InvertedResBlock(c256, c256),
+            InvertedResBlock(c256, c256), InvertedResBlock(c256, c256),
+            ConvNormLReLU(c256, c128),
+        )
+        self.block_d = nn.Sequential(ConvNormLReLU(c128, c128), ConvNormLReLU(c128, c128))
+        self.block_e = nn.Sequential(ConvNormLReLU(c128, c64), ConvNormLReLU(c64, c64), ConvNormLReLU(c64, c32, kernel=7))
+        self.out_layer = nn.Sequential(nn.Conv2d(c32, 3, 1, bias=False), nn.Tanh())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.block_c(self.block_b(self.block_a(x)))
+        out = self.block_d(F.interpolate(out, scale_factor=2.0, mode="bilinear", align_corners=False))
+        out = self.block_e(F.interpolate(out, scale_factor=2.0, mode="bilinear", align_corners=False))
+        return self.out_layer(out)
+
+
+# --------------------------------------------------------------------------------------------- INT8-friendly student
+class ConvBNReLU(nn.Sequential):
+    """Zero-padded conv → BatchNorm → ReLU; folds into a single QLinearConv after export + quantization."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1, relu: bool = True):
+        layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+                                   nn.BatchNorm2d(cout)]
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class FastInvertedResBlock(nn.Module):
+    """Inverted residual block with BatchNorm + ReLU (identity shortcut)."""
+
+    def __init__(self, channels: int, expansion: float = 2.0):
+        super().__init__()
+        hidden = int(round(channels * expansion))
+        self.layers = nn.Sequential(
+            ConvBNReLU(channels, hidden, kernel=1),
+            ConvBNReLU(hidden, hidden, groups=hidden),
+            ConvBNReLU(hidden, channels, kernel=1, relu=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.layers(x)
+
+
+class FastGenerator(nn.Module):
+    """INT8-friendly AnimeGANv2-plan student: conv-BN-ReLU, U-Net adds, global residual, hard clip to [-1, 1]."""
+
+    def __init__(self, width: float = 1.0, blocks: int = 4):
+        super().__init__()
+        c32, c64, c128 = (_ch(c, width) for c in (32, 64, 128))
+        self.enc_full = ConvBNReLU(3, c32)
+        self.enc_half = nn.Sequential(ConvBNReLU(c32, c64, stride=2), ConvBNReLU(c64, c64))
+        self.enc_quarter = nn.Sequential(ConvBNReLU(c64, c128, stride=2), ConvBNReLU(c128, c128))
+        self.bottleneck = nn.Sequential(*[FastInvertedResBlock(c128) for _ in range(blocks)])
+        self.dec_half = nn.Sequential(ConvBNReLU(c128, c64), ConvBNReLU(c64, c64))
+        self.dec_full = nn.Sequential(ConvBNReLU(c64, c32), ConvBNReLU(c32, c32))
+        self.out_layer = nn.Conv2d(c32, 3, 1)
+        nn.init.zeros_(self.out_layer.weight)  # start as the identity mapping (global residual)
+        nn.init.zeros_(self.out_layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        full = self.enc_full(x)
+        half = self.enc_half(full)
+        quarter = self.bottleneck(self.enc_quarter(half))
+        up = self.dec_half(F.interpolate(quarter, scale_factor=2.0, mode="bilinear", align_corners=False)) + half
+        up = self.dec_full(F.interpolate(up, scale_factor=2.0, mode="bilinear", align_corners=False)) + full
+        return torch.clamp(x + self.out_layer(up), -1.0, 1.0)
+
+
+def build_generator(arch: str = "classic", width: float = 1.0) -> nn.Module:
+    """Build a generator by architecture name (``classic`` or ``fast``) and width multiplier."""
+    if arch == "classic":
+        return Generator(width)
+    if arch == "fast":
+        return FastGenerator(width)
+    raise ValueError(f"unknown generator architecture {arch!r}; choose from {ARCHITECTURES}")
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every Conv2d→BatchNorm2d pair into the convolution (eval mode); used before ONNX export."""
+    model.eval()
+    for module in model.modules():
+        children = list(module.named_children())
+        for (name_a, a), (name_b, b) in zip(children, children[1:]):
+            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
+                setattr(module, name_a, torch.nn.utils.fusion.fuse_conv_bn_eval(a, b))
+                setattr(module, name_b, nn.Identity())
+    return model
+
+
+# --------------------------------------------------------------------------------------------- discriminator
+class Discriminator(nn.Module):
+    """AnimeGANv2 patch discriminator: spectral-normalised convs, LayerNorm-style GroupNorm(1), LeakyReLU(0.2)."""
+
+    def __init__(self, channels: int = 64, layers: int = 3):
+        super().__init__()
+        ch = channels // 2
+        modules: list[nn.Module] = [spectral_norm(nn.Conv2d(3, ch, 3, 1, 1)), nn.LeakyReLU(0.2, inplace=True)]
+        cin = ch
+        for _ in range(1, layers):
+            modules += [
+                spectral_norm(nn.Conv2d(cin, ch * 2, 3, 2, 1)), nn.LeakyReLU(0.2, inplace=True),
+                spectral_norm(nn.Conv2d(ch * 2, ch * 4, 3, 1, 1)), nn.GroupNorm(1, ch * 4), nn.LeakyReLU(0.2, inplace=True),
+            ]
+            cin, ch = ch * 4, ch * 2
+        modules += [
+            spectral_norm(nn.Conv2d(cin, ch * 4, 3, 1, 1)), nn.GroupNorm(1, ch * 4), nn.LeakyReLU(0.2, inplace=True),
+            spectral_norm(nn.Conv2d(ch * 4, 1, 3, 1, 1)),
+        ]
+        self.net = nn.Sequential(*modules)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
