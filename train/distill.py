@@ -70,7 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--adv-weight", type=float, default=0.0, help="LSGAN fine-tune weight (0 = L1/perceptual only)")
     p.add_argument("--multiple", type=int, default=8, help="teacher input multiple when teachers.json is absent")
     p.add_argument("--holdout", type=float, default=0.1, help="fraction of photos held out for validation")
-    p.add_argument("--max-photos", type=int, default=0, help="use at most this many training photos (0 = all)")
+    p.add_argument("--max-per-folder", type=int, default=0,
+                   help="use at most this many training photos from each photo folder (0 = all)")
     p.add_argument("--val-count", type=int, default=16, help="held-out photos used for validation during training")
     p.add_argument("--val-size", type=int, default=384, help="validation short side")
     p.add_argument("--val-every", type=int, default=250)
@@ -92,8 +93,12 @@ def learning_rate(step: int, args: argparse.Namespace) -> float:
 
 def pick_photos(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
     train, held = split_holdout(list_images(args.photos), args.holdout)
-    if args.max_photos and len(train) > args.max_photos:
-        train = random.Random(args.seed).sample(train, args.max_photos)
+    if args.max_per_folder:
+        by_parent: dict[Path, list[Path]] = {}
+        for p in train:
+            by_parent.setdefault(p.parent, []).append(p)
+        train = [p for group in by_parent.values()
+                 for p in random.Random(args.seed).sample(group, min(len(group), args.max_per_folder))]
     # validation: spread over the photo folders so scenes and faces are both measured
     by_folder: dict[str, list[Path]] = {}
     for p in held:

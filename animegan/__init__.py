@@ -1,0 +1,16 @@
+"""AnimeGAN: turn any photo into an anime-styled picture, fast on a plain CPU (INT8 onnxruntime + dlib faces).
+
+    >>> import animegan
+    >>> [s.id for s in animegan.available_styles()]
+    >>> animegan.stylize("photo.jpg", style="hayao").save("anime.png")
+"""
+from animegan.errors import (AnimeGANError, ImageTooLargeError, InvalidImageError, UnknownStyleError,
+                             WeightsCorruptError, WeightsNotFoundError)
+from animegan.registry import Registry, Style
+from animegan.stylizer import BatchResult, Stylizer, available_styles, stylize, stylize_many
+
+__all__ = [
+    "AnimeGANError", "BatchResult", "ImageTooLargeError", "InvalidImageError", "Registry", "Style", "Stylizer",
+    "UnknownStyleError", "WeightsCorruptError", "WeightsNotFoundError", "available_styles", "stylize",
+    "stylize_many",
+]

@@ -1,0 +1,141 @@
+"""The photo → anime pipeline: load → resize to the working size → stylize (tiled if large) → back to the input
+size → stylize each face on its own (aligned, ~512²) and blend it in → restore alpha."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from animegan.engine import OnnxGenerator
+from animegan.errors import AnimeGANError
+from animegan.faces import FacePipeline
+from animegan.imageio import DEFAULT_MAX_PIXELS, fit_within, load_picture, resize_to, to_pil
+from animegan.registry import Registry, Style
+
+ImageInput = Any  # path, bytes, PIL image or numpy array (see animegan.imageio.load_picture)
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class BatchResult:
+    """One item of ``stylize_many``: the output image, or the reason it failed."""
+
+    source: str
+    image: Image.Image | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Stylizer:
+    """Reusable, thread-safe stylizer: one cached onnxruntime session per style, a shared face pipeline."""
+
+    def __init__(self, registry: Registry | None = None, threads: int | None = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, faces: FacePipeline | None = None):
+        self.registry = registry or Registry()
+        self.threads = threads
+        self.max_pixels = max_pixels
+        self.faces = faces or FacePipeline()
+        self._generators: dict[str, OnnxGenerator] = {}
+        self._lock = threading.Lock()
+
+    def available_styles(self) -> list[Style]:
+        return self.registry.available()
+
+    @property
+    def default_style(self) -> str:
+        styles = self.available_styles()
+        if not styles:
+            raise AnimeGANError("no style weights are installed; see weights/manifest.json")
+        return styles[0].id
+
+    def generator(self, style_id: str, weights: str | Path | None = None) -> OnnxGenerator:
+        """The (cached) engine of a style; resolves and sha256-checks its weights on first use."""
+        key = f"{style_id}@{weights}" if weights else style_id
+        with self._lock:
+            if key not in self._generators:
+                style = self.registry.get(style_id)
+                path = self.registry.resolve(style_id, weights)
+                self._generators[key] = OnnxGenerator(path, multiple=style.multiple, threads=self.threads)
+            return self._generators[key]
+
+    def stylize(self, image: ImageInput, style: str | None = None, faces: bool = True,
+                max_size: int | None = -1, weights: str | Path | None = None) -> Image.Image:
+        """Turn one picture into the style; the result has the (upright) input's size, with its alpha if any.
+
+        ``max_size`` is the long side the picture is stylized at (the result is scaled back to the input size):
+        -1 uses the style's working size, None or 0 stylizes at full resolution (tiled).
+        """
+        style_id = style or self.default_style
+        info = self.registry.get(style_id)
+        engine = self.generator(style_id, weights)
+        picture = load_picture(image, self.max_pixels)
+        original = picture.rgb
+        limit = info.working_size if max_size == -1 else (max_size or None)
+        working = fit_within(original, limit)
+        stylized = engine(working)
+        if stylized.shape != original.shape:
+            stylized = resize_to(stylized, (original.shape[1], original.shape[0]))
+        if faces:
+            stylized = self.faces.enhance(original, stylized, engine)
+        return to_pil(stylized, picture.alpha)
+
+    def stylize_many(self, images: Iterable[ImageInput], style: str | None = None, faces: bool = True,
+                     max_size: int | None = -1, progress: Progress | None = None) -> list[BatchResult]:
+        """Stylize a batch; a bad item is reported in its ``BatchResult.error`` and the others still finish."""
+        items: Sequence[ImageInput] = list(images)
+        style_id = style or self.default_style
+        self.generator(style_id)  # a missing/corrupt style fails the whole batch once, up front
+        results = []
+        for index, item in enumerate(items):
+            name = Path(item).name if isinstance(item, (str, Path)) else f"image {index + 1}"
+            if progress:
+                progress(index, len(items), name)
+            start = time.perf_counter()
+            try:
+                image = self.stylize(item, style_id, faces=faces, max_size=max_size)
+                results.append(BatchResult(name, image=image, seconds=time.perf_counter() - start))
+            except AnimeGANError as exc:
+                results.append(BatchResult(name, error=str(exc), seconds=time.perf_counter() - start))
+        if progress:
+            progress(len(items), len(items), "done")
+        return results
+
+
+_default: Stylizer | None = None
+_default_lock = threading.Lock()
+
+
+def default_stylizer() -> Stylizer:
+    """The process-wide stylizer used by the module-level helpers."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Stylizer()
+        return _default
+
+
+def stylize(image: ImageInput, style: str | None = None, faces: bool = True, max_size: int | None = -1,
+            **kwargs: Any) -> Image.Image:
+    """Turn one picture into anime style (see ``Stylizer.stylize``)."""
+    return default_stylizer().stylize(image, style, faces=faces, max_size=max_size, **kwargs)
+
+
+def stylize_many(images: Iterable[ImageInput], style: str | None = None, faces: bool = True,
+                 max_size: int | None = -1, progress: Progress | None = None) -> list[BatchResult]:
+    """Stylize many pictures (see ``Stylizer.stylize_many``)."""
+    return default_stylizer().stylize_many(images, style, faces=faces, max_size=max_size, progress=progress)
+
+
+def available_styles() -> list[Style]:
+    """Styles whose weights can be loaded now."""
+    return default_stylizer().available_styles()

@@ -1,0 +1,52 @@
+"""CLI: files and folders, --list-styles, per-file errors on one line, non-zero exit when any failed."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(tiny_weights: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANIMEGAN_MANIFEST=str(tiny_weights / "manifest.json"), ANIMEGAN_THREADS="1",
+               HF_HUB_OFFLINE="1")
+    return subprocess.run([sys.executable, "-m", "animegan", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_list_styles_prints_one_line_per_style_id_first(tiny_weights):
+    result = run_cli(tiny_weights, "--list-styles")
+    assert result.returncode == 0
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["tiny"]
+
+
+def test_single_file_to_named_output(tiny_weights, portrait_file, tmp_path):
+    out = tmp_path / "anime.png"
+    result = run_cli(tiny_weights, str(portrait_file), "--style", "tiny", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (512, 512)
+
+
+def test_folder_in_folder_out_with_a_bad_file(tiny_weights, portrait, tmp_path):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(portrait).save(src / "a.jpg")
+    Image.fromarray(portrait[:200, :300]).save(src / "sub" / "b.png")
+    (src / "c.jpg").write_text("not really a jpeg")
+    result = run_cli(tiny_weights, str(src), "--no-faces", "-o", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")) == \
+        ["a.png", "sub/b.png"]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "c.jpg" in errors[0] and "Traceback" not in result.stderr
+    assert np.asarray(Image.open(tmp_path / "out" / "sub" / "b.png")).shape == (200, 300, 3)
+
+
+def test_unknown_style_is_a_clear_error(tiny_weights, portrait_file):
+    result = run_cli(tiny_weights, str(portrait_file), "--style", "nope")
+    assert result.returncode == 2 and "unknown style 'nope'" in result.stderr and "Traceback" not in result.stderr
