@@ -121,8 +121,10 @@ class VGG19Features(nn.Module):
 
 
 def load_feature_network(spec: str) -> nn.Module:
-    """``model.onnx[:tap]`` → OnnxFeatures; a ``.pth``/``.pt`` VGG19 state dict → VGG19Features."""
-    path, _, tap = spec.partition(":") if spec.count(":") == 1 and not Path(spec).exists() else (spec, "", "")
-    if path.endswith(".onnx"):
-        return OnnxFeatures(path, tap or "feat_s8")
-    return VGG19Features(path)
+    """``model.onnx[:tap]`` → OnnxFeatures (tap defaults to ``feat_s8``); anything else → a VGG19 state dict."""
+    path, sep, tap = spec.partition(".onnx:")
+    if sep:
+        return OnnxFeatures(path + ".onnx", tap)
+    if spec.endswith(".onnx"):
+        return OnnxFeatures(spec)
+    return VGG19Features(spec)

@@ -1,0 +1,155 @@
+"""Training pipeline on CPU with tiny real data: GAN phases, distillation, export parity, INT8 PTQ, Hub folder."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+
+from tests.conftest import write_manifest
+from train import distill, export, push, quantize
+from train.checkpoint import read_meta
+from train.model import Discriminator, Generator, build_generator, count_parameters
+from train.train import TrainConfig, train
+
+
+def _conv(name, cin, cout, stride, rng):
+    w = numpy_helper.from_array((rng.standard_normal((cout, cin, 3, 3)) * 0.3).astype(np.float32), f"{name}_w")
+    return w, helper.make_node("Conv", ["x" if name == "c1" else "r1", f"{name}_w"], [name], pads=[1, 1, 1, 1],
+                               strides=[stride, stride])
+
+
+@pytest.fixture(scope="module")
+def feature_onnx(tmp_path_factory) -> Path:
+    """A tiny 2-conv CNN as an ONNX 'classifier' with a feature tap (stands in for MobileNetV2 in tests)."""
+    rng = np.random.default_rng(0)
+    w1, c1 = _conv("c1", 3, 8, 2, rng)
+    w2, c2 = _conv("c2", 8, 16, 2, rng)
+    relu = helper.make_node("Relu", ["c1"], ["r1"])
+    graph = helper.make_graph([c1, relu, c2], "features",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("c2", TensorProto.FLOAT, None)], [w1, w2])
+    path = tmp_path_factory.mktemp("feat") / "features.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def teacher_onnx(tmp_path_factory) -> Path:
+    """A small 'teacher': a fixed colour grading (warm, contrasty) as an ONNX graph."""
+    gain = numpy_helper.from_array(np.array([1.2, 1.0, 0.7], np.float32).reshape(1, 3, 1, 1), "gain")
+    bias = numpy_helper.from_array(np.array([0.1, 0.0, -0.1], np.float32).reshape(1, 3, 1, 1), "bias")
+    nodes = [helper.make_node("Mul", ["input", "gain"], ["m"]), helper.make_node("Add", ["m", "bias"], ["a"]),
+             helper.make_node("Tanh", ["a"], ["output"])]
+    graph = helper.make_graph(nodes, "teacher",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                              [gain, bias])
+    path = tmp_path_factory.mktemp("teacher") / "teacher.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def photo_dirs(tmp_path_factory, portrait, scene) -> tuple[Path, Path]:
+    """Real photo crops (scenes/ and faces/) and 'anime frames' (posterised photos) for the style folder."""
+    root = tmp_path_factory.mktemp("data")
+    for folder in ("scenes", "faces", "style"):
+        (root / folder).mkdir()
+    for i in range(12):
+        y, x = (i * 23) % 200, (i * 37) % 250
+        Image.fromarray(scene[y:y + 160, x:x + 200]).save(root / "scenes" / f"s{i}.jpg")
+        Image.fromarray(portrait[x // 2:x // 2 + 180, y:y + 180]).save(root / "faces" / f"f{i}.jpg")
+        Image.fromarray((scene[y:y + 150, x:x + 150] // 64 * 64).astype(np.uint8)).save(root / "style" / f"a{i}.png")
+    return root, root / "style"
+
+
+def test_generators_have_the_documented_sizes():
+    assert 2.0e6 < count_parameters(Generator()) < 2.3e6
+    x = torch.rand(1, 3, 36, 52) * 2 - 1
+    for arch in ("classic", "fast"):
+        y = build_generator(arch, 0.5)(x)
+        assert y.shape == x.shape and y.abs().max() <= 1
+    assert Discriminator()(x).shape[:2] == (1, 1)
+
+
+def test_gan_training_runs_both_phases_and_resumes(tmp_path, photo_dirs, feature_onnx):
+    root, style = photo_dirs
+    cfg = TrainConfig(photos=[str(root / "scenes")], style=[str(style)], out=str(tmp_path / "gan"),
+                      features=f"{feature_onnx}:c2", arch="classic", width=0.25, crop=64, batch=2, init_steps=2,
+                      gan_steps=4, ckpt_every=3, workers=0, log_every=1, sample_every=2)
+    torch.manual_seed(0)
+    before = {k: v.clone() for k, v in build_generator("classic", 0.25).state_dict().items()}
+    first = train(cfg, max_steps=3)
+    assert first["step"] == 3 and "init/content" in first["history"][0] and "gan/adversarial" in first["history"][2]
+    assert all(np.isfinite(v) for h in first["history"] for v in h.values())
+    assert read_meta(tmp_path / "gan" / "last.safetensors")["step"] == 3
+    second = train(cfg, resume=True)
+    assert second["step"] == 6 and len(second["history"]) == 3  # continued from the saved step
+    from safetensors.torch import load_file
+    after = load_file(str(tmp_path / "gan" / "last.safetensors"))
+    changed = [k for k, v in before.items() if v.is_floating_point() and not torch.equal(v, after[f"generator.{k}"])]
+    assert changed, "training must change the generator weights"
+
+
+@pytest.fixture(scope="module")
+def distilled(tmp_path_factory, photo_dirs, teacher_onnx, feature_onnx) -> Path:
+    root, _ = photo_dirs
+    out = tmp_path_factory.mktemp("distill") / "run"
+    args = ["--teacher", str(teacher_onnx), "--photos", str(root / "scenes"), str(root / "faces"), "--out", str(out),
+            "--steps", "4", "--batch", "4", "--crop", "64", "--sizes", "96,128", "--val-every", "2",
+            "--ckpt-every", "2", "--val-count", "2", "--val-size", "96", "--warmup", "2", "--width", "0.5",
+            "--perceptual", f"{feature_onnx}:c2", "--holdout", "0.2"]
+    assert distill.main(args)["step"] == 4
+    assert distill.main(args[:args.index("--steps") + 1] + ["6"] + args[args.index("--steps") + 2:] + ["--resume"])[
+        "step"] == 6
+    return out
+
+
+def test_distillation_logs_validation_and_resumes(distilled):
+    history = [json.loads(line) for line in (distilled / "history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == [2, 4, 6]
+    assert all(np.isfinite(h["val_psnr"]) and 0 < h["val_ssim"] <= 1 for h in history)
+    assert (distilled / "best.safetensors").exists() and (distilled / "last.optim.safetensors").exists()
+    assert len(list((distilled / "targets").glob("*.png"))) > 10  # teacher targets cached once
+    assert list((distilled / "samples").glob("*.jpg"))
+
+
+def test_export_matches_pytorch(distilled, tmp_path):
+    diff = export.main(["--checkpoint", str(distilled / "last.safetensors"), "--out", str(tmp_path / "m.onnx")])
+    assert diff < 1e-4
+    model = onnx.load(str(tmp_path / "m.onnx"))
+    assert model.opset_import[0].version >= 17
+    assert not any(n.op_type in ("BatchNormalization", "Identity") for n in model.graph.node)
+
+
+def test_quantization_gives_a_smaller_close_int8_model(distilled, photo_dirs, tmp_path):
+    root, _ = photo_dirs
+    fp32 = tmp_path / "m.onnx"
+    export.main(["--checkpoint", str(distilled / "last.safetensors"), "--out", str(fp32)])
+    report = quantize.main(["--model", str(fp32), "--calib", str(root / "scenes"), str(root / "faces"),
+                            "--out", str(tmp_path / "m.int8.onnx"), "--count", "6", "--size", "96",
+                            "--exclude-worst", "1", "--eval-count", "3"])
+    assert report["size_mb"]["int8"] < report["size_mb"]["fp32"]
+    assert report["int8_vs_fp32"]["psnr_db"] > 30
+    assert report["latency_ms_512"]["int8"] <= 1.25 * report["latency_ms_512"]["fp32"]
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "m.int8.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert (tmp_path / "m.int8.report.json").exists() and len(report["float_nodes"]) >= 3
+
+
+def test_push_dry_run_writes_a_complete_hub_folder(tiny_weights, tmp_path, portrait_file):
+    manifest = write_manifest(tmp_path, tiny_weights / "tiny.onnx",
+                              lineage={"teacher": "teacher.onnx", "steps": 6}, metrics={"psnr_db": 30.1})
+    (tmp_path / "tiny.onnx").write_bytes((tiny_weights / "tiny.onnx").read_bytes())
+    files = push.main(["--folder", str(tmp_path / "hub"), "--repo-id", "someone/animegan-tiny", "--manifest",
+                       str(manifest), "--photos", str(portrait_file), "--dry-run"])
+    assert {f.name for f in files} == {"README.md", "samples.jpg", "tiny.onnx"}
+    card = (tmp_path / "hub" / "README.md").read_text()
+    assert card.startswith("---\nlicense: other") and "non-commercial" in card.lower() and "30.1" in card
+    assert Image.open(tmp_path / "hub" / "samples.jpg").size == (768, 384)

@@ -1,0 +1,97 @@
+"""Build a Hugging Face Hub model folder for one style and upload it.
+
+    python -m train.push --folder hub/hayao --repo-id you/animegan-hayao --style hayao [--dry-run]
+
+The folder gets the INT8 and FP32 ONNX files, the fp16 safetensors student, a before/after sample grid and a
+``README.md`` model card (YAML metadata, lineage, licence, metrics) built from ``weights/manifest.json``. Without
+``--dry-run`` it is uploaded with ``huggingface_hub`` (``create_repo`` + ``upload_folder``; the token comes from
+``HF_TOKEN`` or ``huggingface-cli login``). Add the printed ``hub`` block to the manifest entry so the runtime can
+load the style by repo id.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from animegan.engine import OnnxGenerator
+from animegan.imageio import fit_within, load_picture, to_pil
+from animegan.registry import MANIFEST
+from train.card import render_card
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+
+def sample_grid(model: Path, multiple: int, photos: list[Path], height: int = 384) -> np.ndarray:
+    """Rows of photo | stylized, at ``height`` px."""
+    engine = OnnxGenerator(model, multiple)
+    rows = []
+    for path in photos:
+        rgb = fit_within(load_picture(path).rgb, 2 * height)
+        scale = height / rgb.shape[0]
+        rgb = np.asarray(to_pil(rgb).resize((max(1, round(rgb.shape[1] * scale)), height)))
+        rows.append(np.concatenate([rgb, engine(rgb)], axis=1))
+    width = max(r.shape[1] for r in rows)
+    return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+
+
+def build_folder(folder: Path, entry: dict, weights_dir: Path, fp32: Path | None, checkpoint: Path | None,
+                 photos: list[Path]) -> list[Path]:
+    """Write the Hub folder; returns the files in it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(weights_dir / entry["file"], folder / entry["file"])
+    for extra in (fp32, checkpoint):
+        if extra is not None:
+            shutil.copy2(extra, folder / extra.name)
+    sample = None
+    if photos:
+        sample = "samples.jpg"
+        to_pil(sample_grid(folder / entry["file"], int(entry.get("multiple", 8)), photos)).save(folder / sample,
+                                                                                               quality=90)
+    (folder / "README.md").write_text(render_card(entry, sample))
+    return sorted(p for p in folder.iterdir() if p.is_file())
+
+
+def upload(folder: Path, repo_id: str, private: bool) -> str:
+    from huggingface_hub import create_repo, upload_folder
+
+    create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    commit = upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model",
+                           commit_message="Upload AnimeGAN student")
+    return commit.oid
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    p = argparse.ArgumentParser(prog="python -m train.push", description=__doc__.split("\n\n")[0])
+    p.add_argument("--folder", type=Path, required=True, help="Hub model folder to write")
+    p.add_argument("--repo-id", required=True, help="Hub repo, e.g. you/animegan-hayao")
+    p.add_argument("--style", help="style id in the manifest (default: the only/first one)")
+    p.add_argument("--manifest", type=Path, default=MANIFEST)
+    p.add_argument("--fp32", type=Path, help="the float ONNX model to include")
+    p.add_argument("--checkpoint", type=Path, help="the student safetensors to include")
+    p.add_argument("--photos", nargs="*", type=Path, help="photos for the sample grid (default: docs/examples)")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="only write the folder")
+    args = p.parse_args(argv)
+
+    styles = json.loads(args.manifest.read_text())["styles"]
+    matches = [s for s in styles if args.style in (None, s["id"])]
+    if not matches:
+        raise SystemExit(f"error: style {args.style!r} is not in {args.manifest}")
+    entry = matches[0]
+    photos = args.photos if args.photos is not None else sorted(EXAMPLES.glob("*.jpg"))[:3]
+    files = build_folder(args.folder, entry, args.manifest.parent, args.fp32, args.checkpoint, photos)
+    print(f"wrote {args.folder}: " + ", ".join(f.name for f in files))
+    if args.dry_run:
+        return files
+    revision = upload(args.folder, args.repo_id, args.private)
+    hub = {"repo_id": args.repo_id, "filename": entry["file"], "revision": revision}
+    print("uploaded; add to the manifest entry:\n" + json.dumps({"hub": hub}, indent=2))
+    return files
+
+
+if __name__ == "__main__":
+    main()
