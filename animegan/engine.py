@@ -48,12 +48,15 @@ def _feather(length: int, overlap: int, at_start: bool, at_end: bool) -> np.ndar
     return weights
 
 
-def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    if size <= tile:
-        return [0]
-    step = tile - overlap
-    starts = list(range(0, size - tile, step)) + [size - tile]
-    return sorted(set(starts))
+def _tile_layout(size: int, max_tile: int, overlap: int, multiple: int) -> tuple[int, list[int]]:
+    """(tile length, tile starts) covering ``size`` with the fewest, evenly sized tiles of at most ``max_tile``."""
+    if size <= max_tile:
+        return size, [0]
+    count = -(-(size - overlap) // (max_tile - overlap))
+    tile = -(-(size + (count - 1) * overlap) // count)
+    tile = min(size, -(-tile // multiple) * multiple)
+    step = (size - tile) / (count - 1)
+    return tile, [round(i * step) for i in range(count)]
 
 
 class OnnxGenerator:
@@ -93,27 +96,39 @@ class OnnxGenerator:
         """Stylize an (H, W, 3) uint8 RGB image; returns (H, W, 3) uint8 of exactly the same size."""
         h, w = rgb.shape[:2]
         if h <= self.tile and w <= self.tile:
-            out = self._run_padded(rgb)
-        else:
-            out = self._run_tiled(rgb)
-        return to_uint8(out)
+            return to_uint8(self._run_padded(rgb))
+        return self._run_tiled(rgb)
 
     def _run_tiled(self, rgb: np.ndarray) -> np.ndarray:
-        """Overlapping tiles with feathered blending: memory is bounded by one tile plus the output."""
+        """Overlapping tiles blended with feathered weights, one band of tile rows at a time.
+
+        The blending weights are separable, so their normaliser is the outer product of two 1-D sums; only one
+        float band of ``tile`` rows is kept, and finished rows go straight to the uint8 output: memory is bounded
+        by one tile, one band and the output, whatever the image size.
+        """
         h, w = rgb.shape[:2]
-        acc = np.zeros((h, w, 3), np.float32)
-        total = np.zeros((h, w, 1), np.float32)
-        tile_h, tile_w = min(self.tile, h), min(self.tile, w)
-        ys, xs = _tile_starts(h, tile_h, self.overlap), _tile_starts(w, tile_w, self.overlap)
-        for y0 in ys:
-            wy = _feather(tile_h, self.overlap, y0 == 0, y0 + tile_h >= h)
-            for x0 in xs:
-                wx = _feather(tile_w, self.overlap, x0 == 0, x0 + tile_w >= w)
-                weight = (wy[:, None] * wx[None, :])[..., None]
-                out = self._run_padded(rgb[y0:y0 + tile_h, x0:x0 + tile_w])
-                acc[y0:y0 + tile_h, x0:x0 + tile_w] += out * weight
-                total[y0:y0 + tile_h, x0:x0 + tile_w] += weight
-        return acc / total
+        tile_h, ys = _tile_layout(h, self.tile, self.overlap, self.multiple)
+        tile_w, xs = _tile_layout(w, self.tile, self.overlap, self.multiple)
+        weights_y = [_feather(tile_h, self.overlap, y0 == 0, y0 + tile_h >= h) for y0 in ys]
+        weights_x = [_feather(tile_w, self.overlap, x0 == 0, x0 + tile_w >= w) for x0 in xs]
+        norm_y, norm_x = np.zeros(h, np.float32), np.zeros(w, np.float32)
+        for y0, wy in zip(ys, weights_y):
+            norm_y[y0:y0 + tile_h] += wy
+        for x0, wx in zip(xs, weights_x):
+            norm_x[x0:x0 + tile_w] += wx
+        out = np.empty((h, w, 3), np.uint8)
+        band = np.zeros((tile_h, w, 3), np.float32)
+        for i, (y0, wy) in enumerate(zip(ys, weights_y)):
+            for x0, wx in zip(xs, weights_x):
+                tile = self._run_padded(rgb[y0:y0 + tile_h, x0:x0 + tile_w])
+                band[:, x0:x0 + tile_w] += tile * (wy[:, None, None] * wx[None, :, None])
+            end = ys[i + 1] if i + 1 < len(ys) else h
+            done = end - y0
+            band[:done] /= norm_y[y0:end, None, None] * norm_x[None, :, None]
+            out[y0:end] = to_uint8(band[:done])
+            band = np.roll(band, -done, axis=0)
+            band[tile_h - done:] = 0.0
+        return out
 
 
 def to_uint8(y: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from animegan.engine import OnnxGenerator, _tile_starts
+from animegan.engine import OnnxGenerator, _tile_layout
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +24,13 @@ def test_generator_really_changes_the_picture(engine, portrait):
     assert np.abs(out.astype(int) - portrait).mean() > 2
 
 
-def test_tiles_cover_the_image_with_overlap():
-    starts = _tile_starts(1000, 256, 64)
-    assert starts[0] == 0 and starts[-1] == 1000 - 256
-    assert all(b - a <= 256 - 64 for a, b in zip(starts, starts[1:]))
+@pytest.mark.parametrize("size", [257, 700, 1000, 1080, 1920, 4096])
+def test_tiles_are_even_and_cover_the_image_with_overlap(size):
+    tile, starts = _tile_layout(size, 256, 64, 4)
+    assert tile <= 256 and tile % 4 == 0
+    assert starts[0] == 0 and starts[-1] == size - tile
+    assert all(64 <= tile - (b - a) for a, b in zip(starts, starts[1:]))  # neighbours overlap by >= 64
+    assert len(starts) == -(-(size - 64) // (256 - 64))  # no more tiles than needed
 
 
 def test_tiled_result_matches_single_pass_without_seams(tiny_weights, portrait):
@@ -38,7 +41,7 @@ def test_tiled_result_matches_single_pass_without_seams(tiny_weights, portrait):
     assert np.abs(tiled - single).mean() < 1.5
     # no seam: the jump across each tile boundary is no larger than typical neighbouring-pixel jumps
     diff = np.abs(tiled - single).mean(axis=(1, 2))  # per row
-    boundaries = [s for s in _tile_starts(512, 192, 48)[1:]]
+    boundaries = _tile_layout(512, 192, 48, 4)[1][1:]
     for b in boundaries:
         assert diff[b - 2:b + 2].max() < 6
 

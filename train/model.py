@@ -7,6 +7,7 @@ All generators map NCHW RGB images in [-1, 1] to NCHW RGB images in [-1, 1] of t
                        blocks, inverted residual blocks, two bilinear upsamplings, tanh. Default for GAN training.
 * ``FastGenerator``  — the same encoder/bottleneck/decoder plan built for INT8 onnxruntime: BatchNorm (folded into
                        the convolutions at export), ReLU (fused into QLinearConv), 3×3 kernels at full resolution,
+                       nearest-neighbour upsampling (stays uint8 in onnxruntime; each is followed by a 3×3 conv),
                        additive U-Net skips and a global residual (the output starts as the input photo), which makes
                        distillation converge far faster.
 * ``Discriminator``  — the AnimeGANv2 patch discriminator (spectral norm, LayerNorm-style norm, LeakyReLU 0.2).
@@ -135,8 +136,8 @@ class FastGenerator(nn.Module):
         full = self.enc_full(x)
         half = self.enc_half(full)
         quarter = self.bottleneck(self.enc_quarter(half))
-        up = self.dec_half(F.interpolate(quarter, scale_factor=2.0, mode="bilinear", align_corners=False)) + half
-        up = self.dec_full(F.interpolate(up, scale_factor=2.0, mode="bilinear", align_corners=False)) + full
+        up = self.dec_half(F.interpolate(quarter, scale_factor=2.0, mode="nearest")) + half
+        up = self.dec_full(F.interpolate(up, scale_factor=2.0, mode="nearest")) + full
         return torch.clamp(x + self.out_layer(up), -1.0, 1.0)
 
 

@@ -1,0 +1,472 @@
+"""Photo → anime web app (Gradio): one picture with a before/after slider, a session gallery, batches with a ZIP,
+and two stable API endpoints, ``/stylize`` and ``/stylize_batch``. Run ``python app.py``.
+
+Every event that runs a model is declared with ``preprocess=False``: the handlers get Gradio's file payloads and
+decode them with ``animegan.imageio``, so a bad upload gets our one-line message instead of a Gradio processing error,
+and EXIF orientation, alpha and the pixel limit are handled in one place.
+"""
+import io
+import logging
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from gradio.utils import get_upload_folder
+from PIL import Image
+
+from animegan import AnimeGANError, BatchResult, Style, Stylizer, UnknownStyleError
+from animegan.__main__ import IMAGE_SUFFIXES
+from animegan.imageio import fit_within, load_picture, to_pil
+
+log = logging.getLogger("animegan.app")
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = {"Portrait": "portrait_astronaut.jpg", "Coffee": "scene_coffee.jpg", "Rocket launch": "scene_rocket.jpg",
+            "Cat": "cat_chelsea.jpg"}
+EXAMPLES_DIR = ROOT / "docs" / "examples"
+PREVIEW_PHOTO = EXAMPLES_DIR / EXAMPLES["Portrait"]
+PREVIEW_SIDE = 256          # style previews are rendered from a copy this large
+THUMB_SIDE = 320            # gallery thumbnails
+SESSION_LIMIT = 24          # results kept in the session gallery
+MAX_PIXELS = 25_000_000     # server-side refusal limit per picture
+MAX_FILE_SIZE = "20mb"
+MAX_BATCH = 50
+STYLE_DEFAULT, FULL_RESOLUTION = -1, 0      # Stylizer max_size values
+SIZES = [("Fast · 512 px", 512), ("Standard · the style's own size", STYLE_DEFAULT),
+         ("Full resolution · slow", FULL_RESOLUTION)]
+MODEL_QUEUE = "model"       # one concurrency group for every event that runs a model
+PNG_OPTIONS = {"format": "PNG", "compress_level": 3}
+CREAM = "#fff8ef"
+BROWSER_FORMATS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".avif"}
+
+Payload = dict[str, Any] | str | None   # a file as Gradio hands it over with preprocess=False
+
+INTRO = """
+<div id="hero">
+  <h1>Photo → Anime</h1>
+  <p>Turn any photo into an anime-style picture. Pick a style, press <b>Stylize</b>, drag the slider to compare.</p>
+  <p class="note">Nothing is kept: your photos and results are deleted from the server within the hour.</p>
+</div>
+"""
+TIPS = f"""
+* **Faces** — keep *Enhance faces* on for portraits: every face is restyled up close. Turn it off for scenes, or to go faster.
+* **Size** — *Fast* stylizes at 512 px, *Standard* at the style's own size, *Full resolution* keeps every pixel (slow on
+  big photos). The result always has your photo's size; download it as a PNG.
+* **Limits** — up to {MAX_FILE_SIZE[:-2]} MB and {MAX_PIXELS // 1_000_000} megapixels per picture,
+  {MAX_BATCH} pictures per batch.
+* **Privacy** — nothing is kept: uploads and results only live in temporary files that are deleted within the hour
+  (and when the app stops). No accounts, no tracking.
+"""
+BATCH_HELP = ("Stylize many pictures at once and download them as one ZIP. A file that cannot be read is listed "
+              "below with the reason; the others still finish.")
+NO_STYLES = ("### No styles are installed yet\nThe app is running but has no style weights to use. "
+             "Install the files listed in `weights/manifest.json` (or set `ANIMEGAN_MANIFEST`) and restart.")
+CSS = """
+.gradio-container { max-width: 1200px !important; margin: 0 auto !important; }
+#hero { text-align: center; padding: 6px 0 2px; }
+#hero h1 { font-size: 2.1rem; margin: 0 0 4px; color: #be185d; }
+#hero p { margin: 0; color: #7a5b4c; }
+#hero p.note { font-size: .85rem; opacity: .8; }
+#stylize-btn { font-size: 1.1rem; }
+#status { min-height: 1.5em; }
+.compact-gallery .grid-wrap.fixed-height { min-height: 0; max-height: none; }
+#session-gallery .thumbnail-item { aspect-ratio: 2 / 1; }
+"""
+
+
+@dataclass
+class Outcome:
+    """One stylized picture."""
+
+    source: str
+    original: Image.Image
+    result: Image.Image
+    png: Path
+    style: Style
+    seconds: float
+
+    @property
+    def caption(self) -> str:
+        return f"{self.style.name} · {self.seconds:.1f} s"
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Show an AnimeGANError as a Gradio error with its one-line message (no stack trace)."""
+    try:
+        yield
+    except AnimeGANError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+
+
+def path_of(payload: Payload) -> str | None:
+    """The server path of one uploaded file."""
+    if isinstance(payload, dict):
+        return payload.get("path")
+    return payload or None
+
+
+def paths_of(payloads: list[Payload] | Payload) -> list[str]:
+    """The server paths of a file list (a single file counts as a list of one)."""
+    items = payloads if isinstance(payloads, list) else [payloads]
+    return [path for path in map(path_of, items) if path]
+
+
+def as_max_size(value: Any) -> int:
+    """Validate the ``max_size`` option: -1 style default, 0 full resolution, else a long side >= 64 px."""
+    if value is None or value == "":
+        return STYLE_DEFAULT
+    try:
+        size = int(float(value))
+    except (TypeError, ValueError):
+        size = None
+    if size is None or size != float(value) or (size < 64 and size not in (STYLE_DEFAULT, FULL_RESOLUTION)):
+        raise AnimeGANError(f"max_size must be -1 (the style's size), 0 (full resolution) or a long side of at "
+                            f"least 64 px, got {value!r}")
+    return size
+
+
+def new_output_dir() -> Path:
+    """A fresh folder inside Gradio's cache: files returned from there are removed by ``delete_cache``."""
+    cache = Path(get_upload_folder())
+    cache.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="anime-", dir=cache))
+
+
+def save_png(image: Image.Image, folder: Path, stem: str) -> Path:
+    """Write ``image`` as ``<stem>.png`` in ``folder``, numbering the name if it is taken."""
+    path, n = folder / f"{stem}.png", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}_{n}.png"
+    image.save(path, **PNG_OPTIONS)
+    return path
+
+
+def thumbnail(image: Image.Image, side: int = THUMB_SIDE) -> Image.Image:
+    """A small RGB copy (transparency flattened onto cream) for galleries."""
+    small = image.copy()
+    small.thumbnail((side, side), Image.Resampling.LANCZOS)
+    if small.mode != "RGBA":
+        return small.convert("RGB")
+    canvas = Image.new("RGB", small.size, CREAM)
+    canvas.paste(small, mask=small.getchannel("A"))
+    return canvas
+
+
+def before_after(before: Image.Image, after: Image.Image, gap: int = 6) -> Image.Image:
+    """Both thumbnails side by side on a cream strip."""
+    left, right = thumbnail(before), thumbnail(after)
+    strip = Image.new("RGB", (left.width + gap + right.width, max(left.height, right.height)), CREAM)
+    strip.paste(left, (0, 0))
+    strip.paste(right, (left.width + gap, 0))
+    return strip
+
+
+def batch_report(results: list[BatchResult], seconds: float) -> str:
+    """Markdown summary of a batch, with a table of the failed files and why."""
+    done = sum(r.ok for r in results)
+    lines = [f"**{done} of {len(results)} pictures stylized** in {seconds:.1f} s."]
+    failed = [r for r in results if not r.ok]
+    if failed:
+        escape = lambda text: str(text).replace("|", "\\|")  # noqa: E731
+        lines += ["", "| File | Why it failed |", "| --- | --- |"]
+        lines += [f"| {escape(r.source)} | {escape(r.error)} |" for r in failed]
+    return "\n".join(lines)
+
+
+def failure_lines(results: list[BatchResult]) -> str:
+    """One ``file: reason`` line per failed item ("" if none failed)."""
+    return "\n".join(f"{r.source}: {r.error}" for r in results if not r.ok)
+
+
+def zip_results(results: list[BatchResult], style: Style) -> Path:
+    """One ZIP holding a PNG per successful result (PNGs are compressed already, so they are stored)."""
+    path = new_output_dir() / f"anime_{style.id}.zip"
+    names: set[str] = set()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for r in results:
+            if r.ok:
+                name = unique_name(f"{Path(r.source).stem}_{style.id}", names)
+                buffer = io.BytesIO()
+                r.image.save(buffer, **PNG_OPTIONS)
+                archive.writestr(name, buffer.getvalue())
+    return path
+
+
+def unique_name(stem: str, taken: set[str]) -> str:
+    """``stem.png``, numbered if already in ``taken`` (which is updated)."""
+    name, n = f"{stem}.png", 1
+    while name in taken:
+        n += 1
+        name = f"{stem}_{n}.png"
+    taken.add(name)
+    return name
+
+
+class AnimeApp:
+    """What the app does, apart from its layout: style lookup, previews and the event handlers."""
+
+    def __init__(self, stylizer: Stylizer):
+        self.stylizer = stylizer
+        self.styles = stylizer.available_styles()
+        self.preview_ids: list[str] = []
+        self.previews = self._render_previews()
+
+    # --- styles -------------------------------------------------------------------------------------------------
+    def style_choices(self) -> list[tuple[str, str]]:
+        return [(style.name, style.id) for style in self.styles]
+
+    def resolve_style(self, wanted: str | None) -> Style:
+        """A style by id or display name (case-insensitive)."""
+        if not self.styles:
+            raise AnimeGANError("no style weights are installed; see weights/manifest.json")
+        key = (wanted or "").strip().casefold()
+        for style in self.styles:
+            if key in (style.id.casefold(), style.name.casefold()):
+                return style
+        known = ", ".join(f"{s.id} ({s.name})" for s in self.styles)
+        raise UnknownStyleError(f"unknown style {wanted!r}; available: {known}")
+
+    def _render_previews(self) -> list[tuple[Image.Image, str]]:
+        """Each style run on a small copy of the portrait; styles whose weights would first need a download are
+        skipped so startup never waits on the network."""
+        if not self.styles:
+            return []
+        base = load_picture(PREVIEW_PHOTO)
+        small = to_pil(fit_within(base.rgb, PREVIEW_SIDE))
+        previews = []
+        for style in self.styles:
+            if self.stylizer.registry.local_file(style) is None:
+                continue
+            try:
+                previews.append((self.stylizer.stylize(small, style.id, faces=False), style.name))
+            except AnimeGANError as exc:
+                log.warning("no preview for style %s: %s", style.id, exc)
+                continue
+            self.preview_ids.append(style.id)
+        return previews
+
+    def pick_preview(self, evt: gr.SelectData) -> str:
+        """The style id of the clicked preview."""
+        return self.preview_ids[evt.index]
+
+    # --- core ---------------------------------------------------------------------------------------------------
+    def stylize_file(self, path: str, style: str | None, faces: bool | None, max_size: Any) -> Outcome:
+        """Stylize one uploaded file and save the full-resolution PNG."""
+        info = self.resolve_style(style)
+        size = as_max_size(max_size)
+        start = time.perf_counter()
+        picture = load_picture(path, self.stylizer.max_pixels)
+        original = to_pil(picture.rgb, picture.alpha)
+        result = self.stylizer.stylize(original, info.id, faces=faces is not False, max_size=size)
+        seconds = time.perf_counter() - start
+        png = save_png(result, new_output_dir(), f"{Path(path).stem}_{info.id}")
+        return Outcome(path, original, result, png, info, seconds)
+
+    def stylize_files(self, paths: list[str], style: str | None, faces: bool | None, max_size: Any,
+                      progress: Callable[[int, int, str], None] | None = None) -> tuple[Style, list[BatchResult]]:
+        """Stylize a batch; bad files are reported in their result and the others still finish."""
+        if not paths:
+            raise AnimeGANError("add some pictures first")
+        if len(paths) > MAX_BATCH:
+            raise AnimeGANError(f"at most {MAX_BATCH} pictures per batch, got {len(paths)}")
+        info = self.resolve_style(style)
+        results = self.stylizer.stylize_many(paths, info.id, faces=faces is not False, max_size=as_max_size(max_size),
+                                             progress=progress)
+        return info, results
+
+    # --- API ----------------------------------------------------------------------------------------------------
+    def api_stylize(self, image: Payload, style: str, faces: bool = True, max_size: int = STYLE_DEFAULT) -> str:
+        """Stylize one picture. style: id or name; faces: enhance faces; max_size: long side to stylize at (-1 the
+        style's size, 0 full resolution). Returns a PNG with the input's (upright) size."""
+        with user_errors():
+            path = path_of(image)
+            if path is None:
+                raise AnimeGANError("no image given")
+            return str(self.stylize_file(path, style, faces, max_size).png)
+
+    def api_stylize_batch(self, files: list[Payload], style: str, faces: bool = True,
+                          max_size: int = STYLE_DEFAULT) -> tuple[list[str], str]:
+        """Stylize many pictures. Returns the PNGs of those that worked and a report with one "file: reason" line
+        per failed file ("" if none failed); fails only if no picture could be stylized."""
+        with user_errors():
+            info, results = self.stylize_files(paths_of(files), style, faces, max_size)
+            if not any(r.ok for r in results):
+                raise AnimeGANError("no picture could be stylized: " + failure_lines(results).replace("\n", "; "))
+        folder = new_output_dir()
+        saved = [str(save_png(r.image, folder, f"{Path(r.source).stem}_{info.id}")) for r in results if r.ok]
+        return saved, failure_lines(results)
+
+    # --- UI -----------------------------------------------------------------------------------------------------
+    def ui_stylize(self, image: Payload, style: str, faces: bool, max_size: int, history: list) -> tuple:
+        """Single-picture tab: slider, download, status line and the updated session gallery."""
+        with user_errors():
+            path = path_of(image)
+            if path is None:
+                raise AnimeGANError("add a photo first: upload one, take one with the webcam or paste one")
+            outcome = self.stylize_file(path, style, faces, max_size)
+        before = path if Path(path).suffix.lower() in BROWSER_FORMATS else outcome.original
+        width, height = outcome.result.size
+        status = f"**{outcome.style.name}** · {width}×{height} · {outcome.seconds:.1f} s"
+        history = [(before_after(outcome.original, outcome.result), outcome.caption), *history][:SESSION_LIMIT]
+        return ((before, str(outcome.png)), gr.DownloadButton(value=str(outcome.png), visible=True), status,
+                history, history)
+
+    def ui_batch(self, files: list[Payload] | None, folder: list[Payload] | None, style: str, faces: bool,
+                 max_size: int, progress: gr.Progress = gr.Progress()) -> tuple:
+        """Batch tab: result gallery, ZIP download and the report."""
+        images_in_folder = [p for p in paths_of(folder) if Path(p).suffix.lower() in IMAGE_SUFFIXES]
+        start = time.perf_counter()
+        with user_errors():
+            info, results = self.stylize_files(
+                paths_of(files) + images_in_folder, style, faces, max_size,
+                progress=lambda done, total, name: progress((done, total), desc=name, unit="pictures"))
+        gallery = [(thumbnail(r.image), f"{Path(r.source).name} · {r.seconds:.1f} s") for r in results if r.ok]
+        archive = zip_results(results, info) if gallery else None
+        report = batch_report(results, time.perf_counter() - start)
+        return gallery, gr.DownloadButton(value=archive and str(archive), visible=archive is not None), report
+
+    @staticmethod
+    def clear_session() -> tuple[list, list]:
+        return [], []
+
+
+def theme() -> gr.themes.Base:
+    """Soft sakura pink on cream."""
+    return gr.themes.Soft(primary_hue="pink", secondary_hue="rose", neutral_hue="stone").set(
+        body_background_fill=CREAM,
+        block_background_fill="#ffffff",
+        block_border_color="#f8d7e3",
+        block_label_background_fill="#fde7ef",
+        button_primary_background_fill="linear-gradient(90deg, *primary_400, *secondary_400)",
+        button_primary_background_fill_hover="linear-gradient(90deg, *primary_500, *secondary_500)",
+        button_primary_text_color="#ffffff",
+    )
+
+
+def style_radio(app: AnimeApp) -> gr.Radio:
+    choices = app.style_choices()
+    return gr.Radio(choices, value=choices[0][1] if choices else None, label="Style", interactive=bool(choices))
+
+
+def extra_options() -> tuple[gr.Checkbox, gr.Radio]:
+    """The faces and size controls."""
+    faces = gr.Checkbox(value=True, label="Enhance faces", info="Restyles each face up close (portraits).")
+    size = gr.Radio(SIZES, value=STYLE_DEFAULT, label="Detail", info="Long side the picture is stylized at.")
+    return faces, size
+
+
+def gallery(label: str, columns: int, **options: Any) -> gr.Gallery:
+    """An output-only gallery whose tiles keep their size however few there are."""
+    return gr.Gallery(label=label, columns=columns, height="auto", interactive=False, fit_columns=False,
+                      elem_classes="compact-gallery", **options)
+
+
+def single_tab(app: AnimeApp) -> None:
+    """Upload → options → Stylize → before/after slider, download and the session gallery."""
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=300):
+            photo = gr.Image(label="Your photo", type="filepath", image_mode=None, elem_id="photo",
+                             sources=["upload", "webcam", "clipboard"], height=360)
+            examples = [[str(EXAMPLES_DIR / name)] for name in EXAMPLES.values()]
+            gr.Examples(examples, inputs=[photo], example_labels=list(EXAMPLES), label="Try an example",
+                        cache_examples=False)
+        with gr.Column(min_width=300):
+            style = style_radio(app)
+            previews = gallery("How each style looks (click one to choose it)", 4, value=app.previews,
+                               allow_preview=False, object_fit="cover", elem_id="style-previews",
+                               visible=bool(app.previews))
+            faces, size = extra_options()
+            run = gr.Button("Stylize", variant="primary", elem_id="stylize-btn", interactive=bool(app.styles))
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            slider = gr.ImageSlider(label="Before / after", elem_id="result", interactive=False, type="filepath",
+                                    buttons=["fullscreen"])
+        with gr.Column(scale=1, min_width=260):
+            status = gr.Markdown(elem_id="status")
+            download = gr.DownloadButton("Download full-size PNG", visible=False, variant="primary")
+    with gr.Accordion("This session: before | after", open=True):
+        history = gr.State([])
+        session = gallery("This session", 3, show_label=False, object_fit="contain", elem_id="session-gallery")
+        clear = gr.Button("Clear session gallery", size="sm")
+
+    previews.select(app.pick_preview, None, style, queue=False, api_visibility="private")
+    run.click(app.ui_stylize, [photo, style, faces, size, history], [slider, download, status, history, session],
+              preprocess=False, concurrency_id=MODEL_QUEUE, api_visibility="private")
+    clear.click(app.clear_session, None, [history, session], queue=False, api_visibility="private")
+
+
+def batch_tab(app: AnimeApp) -> None:
+    """Many files (or a folder) → gallery, ZIP and a report of the failures."""
+    gr.Markdown(BATCH_HELP)
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=300):
+            files = gr.File(file_count="multiple", file_types=["image"], label="Pictures", elem_id="batch-files")
+            folder = gr.File(file_count="directory", label="…or a whole folder", elem_id="batch-folder")
+        with gr.Column(min_width=300):
+            style = style_radio(app)
+            faces, size = extra_options()
+            run = gr.Button("Stylize all", variant="primary", interactive=bool(app.styles))
+    report = gr.Markdown()
+    archive = gr.DownloadButton("Download all (ZIP)", visible=False, variant="primary")
+    results = gallery("Results", 4, object_fit="contain")
+    run.click(app.ui_batch, [files, folder, style, faces, size], [results, archive, report],
+              preprocess=False, concurrency_id=MODEL_QUEUE, api_visibility="private")
+
+
+def api_endpoints(app: AnimeApp) -> None:
+    """The stable API: hidden components, so the UI's richer outputs stay out of the endpoints' signatures."""
+    with gr.Column(visible=False):
+        trigger = gr.Button()  # never clicked: the endpoints are called through the API only
+        image = gr.File(label="image")
+        files = gr.File(file_count="multiple", label="files")
+        style = gr.Textbox(label="style (id or name)")
+        faces = gr.Checkbox(value=True, label="faces")
+        max_size = gr.Number(value=STYLE_DEFAULT, precision=0, label="max_size (-1 style size, 0 full resolution)")
+        result = gr.Image(type="filepath", format="png", label="stylized")
+        results = gr.File(file_count="multiple", label="stylized files")
+        report = gr.Textbox(label="failures")
+    trigger.click(app.api_stylize, [image, style, faces, max_size], result, api_name="stylize",
+                  preprocess=False, concurrency_id=MODEL_QUEUE)
+    trigger.click(app.api_stylize_batch, [files, style, faces, max_size], [results, report],
+                  api_name="stylize_batch", preprocess=False, concurrency_id=MODEL_QUEUE)
+
+
+def build_demo(stylizer: Stylizer | None = None) -> gr.Blocks:
+    """The whole app, queued (one model job at a time) and ready to ``serve``."""
+    app = AnimeApp(stylizer or Stylizer(max_pixels=MAX_PIXELS))
+    with gr.Blocks(title="Photo → Anime", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
+        gr.HTML(INTRO)
+        if not app.styles:
+            gr.Markdown(NO_STYLES, elem_id="no-styles")
+        with gr.Tabs():
+            with gr.Tab("Single picture"):
+                single_tab(app)
+            with gr.Tab("Batch"):
+                batch_tab(app)
+        with gr.Accordion("Tips & privacy", open=False):
+            gr.Markdown(TIPS)
+        api_endpoints(app)
+    return demo.queue(default_concurrency_limit=1, max_size=32)
+
+
+def serve(demo: gr.Blocks, **launch_options: Any) -> Any:
+    """Launch with the app's theme, CSS and upload limit; host and port come from GRADIO_SERVER_NAME/PORT
+    (default 127.0.0.1:7860) unless given."""
+    return demo.launch(theme=theme(), css=CSS, max_file_size=MAX_FILE_SIZE, **launch_options)
+
+
+def main() -> None:
+    logging.basicConfig()
+    serve(build_demo())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Speed and memory benchmark of the full pipeline, printed as a table.
+
+    python -m bench.bench                    # the first bundled style (or a random-weight reference student)
+    python -m bench.bench --style hayao --threads 2 --runs 3
+
+Each case runs in a fresh process (so peak RSS is that case's own): load a JPEG of the given size, stylize it at
+full resolution (``max_size=0``, tiled when large), faces off / on. The same run times PyTorch-eager FP32 of the
+classic AnimeGANv2 generator (``train.model.Generator``) at 512² as the reference, and reports the model size.
+Needs the training requirements (torch) only for the reference and for building the random-weight student.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = [(512, 512), (1024, 1024), (1920, 1080), (4096, 4096)]
+PORTRAIT = ROOT / "docs" / "examples" / "portrait_astronaut.jpg"
+
+
+def run_case(manifest: str, style: str, width: int, height: int, faces: bool, runs: int, threads: int) -> dict:
+    """Time one size in this process; returns seconds (median, min) and peak RSS in MB."""
+    from PIL import Image
+
+    from animegan.registry import Registry
+    from animegan.stylizer import Stylizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = Path(tmp) / "photo.jpg"
+        Image.open(PORTRAIT).convert("RGB").resize((width, height), Image.Resampling.BICUBIC).save(photo, quality=92)
+        stylizer = Stylizer(Registry(manifest), threads=threads)
+        stylizer.stylize(photo, style, faces=faces, max_size=0)  # warm-up: session creation, dlib models
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            stylizer.stylize(photo, style, faces=faces, max_size=0)
+            times.append(time.perf_counter() - start)
+    peak_mb = peak_rss_mb()
+    return {"median_s": statistics.median(times), "min_s": min(times), "peak_rss_mb": peak_mb}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM; unlike ru_maxrss it is not inherited across fork + exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def torch_reference(threads: int, runs: int) -> float:
+    """Median seconds of PyTorch-eager FP32 classic AnimeGANv2 at 512²."""
+    import torch
+
+    from train.model import Generator
+
+    torch.set_num_threads(threads)
+    model = Generator().eval()
+    x = torch.rand(1, 3, 512, 512) * 2 - 1
+    times = []
+    with torch.inference_mode():
+        model(x)
+        for _ in range(runs):
+            start = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def reference_student(folder: Path) -> tuple[Path, str]:
+    """A random-weight INT8 FastGenerator (width 1.0) registered in a temporary manifest, for a fresh clone."""
+    import torch
+
+    from animegan.registry import sha256_of
+    from train import quantize
+    from train.export import export_onnx
+    from train.model import FastGenerator, fold_batchnorm
+
+    torch.manual_seed(0)
+    model = FastGenerator()
+    torch.nn.init.normal_(model.out_layer.weight, std=0.05)
+    fp32 = export_onnx(fold_batchnorm(model), folder / "reference.fp32.onnx")
+    int8 = folder / "reference.int8.onnx"
+    quantize.main(["--model", str(fp32), "--calib", str(ROOT / "docs" / "examples"), "--out", str(int8),
+                   "--count", "4", "--eval-count", "0"])
+    entry = {"id": "reference", "name": "random-weight reference student", "file": int8.name,
+             "sha256": sha256_of(int8), "multiple": 4}
+    manifest = folder / "manifest.json"
+    manifest.write_text(json.dumps({"styles": [entry]}))
+    return manifest, "reference"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--style", help="style id (default: the first bundled style, else a random-weight student)")
+    p.add_argument("--manifest", default=str(ROOT / "weights" / "manifest.json"))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--case", nargs=3, metavar=("WIDTH", "HEIGHT", "FACES"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.case:
+        w, h, faces = args.case
+        print(json.dumps(run_case(args.manifest, args.style, int(w), int(h), faces == "1", args.runs, args.threads)))
+        return
+
+    from animegan.registry import Registry
+
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest, style = args.manifest, args.style
+        if not style:
+            bundled = Registry(manifest).available()
+            if bundled:
+                style = bundled[0].id
+            else:
+                manifest, style = (str(x) for x in reference_student(Path(tmp)))
+        registry = Registry(manifest)
+        model_mb = registry.resolve(style).stat().st_size / 1e6
+        rows = []
+        for width, height in SIZES:
+            for faces in (False, True):
+                cmd = [sys.executable, "-m", "bench.bench", "--manifest", manifest, "--style", style, "--threads",
+                       str(args.threads), "--runs", str(args.runs), "--case", str(width), str(height), str(int(faces))]
+                env = dict(os.environ, PYTHONPATH=str(ROOT))
+                result = json.loads(subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True,
+                                                   text=True).stdout.strip().splitlines()[-1])
+                rows.append({"size": f"{width}×{height}", "faces": faces, **result})
+        reference = torch_reference(args.threads, args.runs)
+
+    first = rows[0]["median_s"]
+    print(f"style: {style}; model: {model_mb:.2f} MB; threads: {args.threads}; median of {args.runs} runs\n")
+    print("| size | faces | median s | min s | peak RSS MB |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['size']} | {'on' if r['faces'] else 'off'} | {r['median_s']:.3f} | {r['min_s']:.3f} | "
+              f"{r['peak_rss_mb']:.0f} |")
+    print(f"\nPyTorch eager FP32 classic generator, 512²: {reference:.3f} s → INT8 pipeline is "
+          f"{reference / first:.1f}× faster (faces off)")
+    if args.json:
+        args.json.write_text(json.dumps({"style": style, "model_mb": model_mb, "rows": rows,
+                                         "torch_eager_512_s": reference}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
