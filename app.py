@@ -7,6 +7,8 @@ and EXIF orientation, alpha and the pixel limit are handled in one place.
 """
 import io
 import logging
+import math
+import signal
 import tempfile
 import time
 import zipfile
@@ -35,7 +37,7 @@ PREVIEW_SIDE = 256          # style previews are rendered from a copy this large
 THUMB_SIDE = 320            # gallery thumbnails
 SESSION_LIMIT = 24          # results kept in the session gallery
 MAX_PIXELS = 25_000_000     # server-side refusal limit per picture
-MAX_FILE_SIZE = "20mb"
+MAX_UPLOAD_MB = 20
 MAX_BATCH = 50
 STYLE_DEFAULT, FULL_RESOLUTION = -1, 0      # Stylizer max_size values
 SIZES = [("Fast · 512 px", 512), ("Standard · the style's own size", STYLE_DEFAULT),
@@ -45,23 +47,24 @@ PNG_OPTIONS = {"format": "PNG", "compress_level": 3}
 CREAM = "#fff8ef"
 BROWSER_FORMATS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".avif"}
 
-Payload = dict[str, Any] | str | None   # a file as Gradio hands it over with preprocess=False
+Payload = dict[str, Any] | None   # a file as Gradio hands it over with preprocess=False (FileData as a dict)
 
 INTRO = """
 <div id="hero">
   <h1>Photo → Anime</h1>
   <p>Turn any photo into an anime-style picture. Pick a style, press <b>Stylize</b>, drag the slider to compare.</p>
-  <p class="note">Nothing is kept: your photos and results are deleted from the server within the hour.</p>
+  <p class="note">Nothing is kept: your photos and results are deleted from the server within about an hour.</p>
 </div>
 """
 TIPS = f"""
-* **Faces** — keep *Enhance faces* on for portraits: every face is restyled up close. Turn it off for scenes, or to go faster.
-* **Size** — *Fast* stylizes at 512 px, *Standard* at the style's own size, *Full resolution* keeps every pixel (slow on
-  big photos). The result always has your photo's size; download it as a PNG.
-* **Limits** — up to {MAX_FILE_SIZE[:-2]} MB and {MAX_PIXELS // 1_000_000} megapixels per picture,
+* **Faces** — keep *Enhance faces* on for portraits: every face is restyled up close. Turn it off for scenes,
+  or to go faster.
+* **Size** — *Fast* stylizes at 512 px, *Standard* at the style's own size, *Full resolution* keeps every pixel
+  (slow on big photos). The result always has your photo's size; download it as a PNG.
+* **Limits** — up to {MAX_UPLOAD_MB} MB and {MAX_PIXELS // 1_000_000} megapixels per picture,
   {MAX_BATCH} pictures per batch.
-* **Privacy** — nothing is kept: uploads and results only live in temporary files that are deleted within the hour
-  (and when the app stops). No accounts, no tracking.
+* **Privacy** — nothing is kept: uploads and results only live in temporary files that are deleted within about
+  an hour (and when the app stops). No accounts, no tracking.
 """
 BATCH_HELP = ("Stylize many pictures at once and download them as one ZIP. A file that cannot be read is listed "
               "below with the reason; the others still finish.")
@@ -76,7 +79,12 @@ CSS = """
 #stylize-btn { font-size: 1.1rem; }
 #status { min-height: 1.5em; }
 .compact-gallery .grid-wrap.fixed-height { min-height: 0; max-height: none; }
+.compact-gallery .grid-wrap .grid-container { grid-template-columns: repeat(auto-fill, minmax(var(--tile), 1fr)); }
+#style-previews { --tile: 112px; }
+#session-gallery { --tile: 240px; }
 #session-gallery .thumbnail-item { aspect-ratio: 2 / 1; }
+#batch-results { --tile: 160px; }
+#batch-report table td, #batch-report table th { border-color: #f3c6d6; }
 """
 
 
@@ -84,7 +92,6 @@ CSS = """
 class Outcome:
     """One stylized picture."""
 
-    source: str
     original: Image.Image
     result: Image.Image
     png: Path
@@ -107,9 +114,7 @@ def user_errors() -> Iterator[None]:
 
 def path_of(payload: Payload) -> str | None:
     """The server path of one uploaded file."""
-    if isinstance(payload, dict):
-        return payload.get("path")
-    return payload or None
+    return payload.get("path") if payload else None
 
 
 def paths_of(payloads: list[Payload] | Payload) -> list[str]:
@@ -123,13 +128,13 @@ def as_max_size(value: Any) -> int:
     if value is None or value == "":
         return STYLE_DEFAULT
     try:
-        size = int(float(value))
+        size = float(value)
     except (TypeError, ValueError):
-        size = None
-    if size is None or size != float(value) or (size < 64 and size not in (STYLE_DEFAULT, FULL_RESOLUTION)):
+        size = math.nan
+    if not size.is_integer() or (size < 64 and size not in (STYLE_DEFAULT, FULL_RESOLUTION)):
         raise AnimeGANError(f"max_size must be -1 (the style's size), 0 (full resolution) or a long side of at "
                             f"least 64 px, got {value!r}")
-    return size
+    return int(size)
 
 
 def new_output_dir() -> Path:
@@ -175,10 +180,14 @@ def batch_report(results: list[BatchResult], seconds: float) -> str:
     lines = [f"**{done} of {len(results)} pictures stylized** in {seconds:.1f} s."]
     failed = [r for r in results if not r.ok]
     if failed:
-        escape = lambda text: str(text).replace("|", "\\|")  # noqa: E731
         lines += ["", "| File | Why it failed |", "| --- | --- |"]
-        lines += [f"| {escape(r.source)} | {escape(r.error)} |" for r in failed]
+        lines += [f"| {table_cell(r.source)} | {table_cell(r.error)} |" for r in failed]
     return "\n".join(lines)
+
+
+def table_cell(text: str | None) -> str:
+    """Text made safe for a Markdown table cell."""
+    return str(text).replace("|", "\\|")
 
 
 def failure_lines(results: list[BatchResult]) -> str:
@@ -268,7 +277,7 @@ class AnimeApp:
         result = self.stylizer.stylize(original, info.id, faces=faces is not False, max_size=size)
         seconds = time.perf_counter() - start
         png = save_png(result, new_output_dir(), f"{Path(path).stem}_{info.id}")
-        return Outcome(path, original, result, png, info, seconds)
+        return Outcome(original, result, png, info, seconds)
 
     def stylize_files(self, paths: list[str], style: str | None, faces: bool | None, max_size: Any,
                       progress: Callable[[int, int, str], None] | None = None) -> tuple[Style, list[BatchResult]]:
@@ -351,9 +360,10 @@ def theme() -> gr.themes.Base:
     )
 
 
-def style_radio(app: AnimeApp) -> gr.Radio:
+def style_radio(app: AnimeApp, elem_id: str) -> gr.Radio:
     choices = app.style_choices()
-    return gr.Radio(choices, value=choices[0][1] if choices else None, label="Style", interactive=bool(choices))
+    return gr.Radio(choices, value=choices[0][1] if choices else None, label="Style", interactive=bool(choices),
+                    elem_id=elem_id)
 
 
 def extra_options() -> tuple[gr.Checkbox, gr.Radio]:
@@ -363,9 +373,9 @@ def extra_options() -> tuple[gr.Checkbox, gr.Radio]:
     return faces, size
 
 
-def gallery(label: str, columns: int, **options: Any) -> gr.Gallery:
-    """An output-only gallery whose tiles keep their size however few there are."""
-    return gr.Gallery(label=label, columns=columns, height="auto", interactive=False, fit_columns=False,
+def gallery(label: str, elem_id: str, **options: Any) -> gr.Gallery:
+    """An output-only gallery whose tiles keep their size (set by ``--tile`` in the CSS) on any screen."""
+    return gr.Gallery(label=label, elem_id=elem_id, height="auto", interactive=False, fit_columns=False,
                       elem_classes="compact-gallery", **options)
 
 
@@ -379,10 +389,9 @@ def single_tab(app: AnimeApp) -> None:
             gr.Examples(examples, inputs=[photo], example_labels=list(EXAMPLES), label="Try an example",
                         cache_examples=False)
         with gr.Column(min_width=300):
-            style = style_radio(app)
-            previews = gallery("How each style looks (click one to choose it)", 4, value=app.previews,
-                               allow_preview=False, object_fit="cover", elem_id="style-previews",
-                               visible=bool(app.previews))
+            style = style_radio(app, "style")
+            previews = gallery("How each style looks (click one to choose it)", "style-previews", value=app.previews,
+                               allow_preview=False, object_fit="cover", visible=bool(app.previews))
             faces, size = extra_options()
             run = gr.Button("Stylize", variant="primary", elem_id="stylize-btn", interactive=bool(app.styles))
     with gr.Row(equal_height=False):
@@ -394,7 +403,7 @@ def single_tab(app: AnimeApp) -> None:
             download = gr.DownloadButton("Download full-size PNG", visible=False, variant="primary")
     with gr.Accordion("This session: before | after", open=True):
         history = gr.State([])
-        session = gallery("This session", 3, show_label=False, object_fit="contain", elem_id="session-gallery")
+        session = gallery("This session", "session-gallery", show_label=False, object_fit="contain")
         clear = gr.Button("Clear session gallery", size="sm")
 
     previews.select(app.pick_preview, None, style, queue=False, api_visibility="private")
@@ -411,12 +420,12 @@ def batch_tab(app: AnimeApp) -> None:
             files = gr.File(file_count="multiple", file_types=["image"], label="Pictures", elem_id="batch-files")
             folder = gr.File(file_count="directory", label="…or a whole folder", elem_id="batch-folder")
         with gr.Column(min_width=300):
-            style = style_radio(app)
+            style = style_radio(app, "batch-style")
             faces, size = extra_options()
             run = gr.Button("Stylize all", variant="primary", interactive=bool(app.styles))
-    report = gr.Markdown()
+    report = gr.Markdown(elem_id="batch-report")
     archive = gr.DownloadButton("Download all (ZIP)", visible=False, variant="primary")
-    results = gallery("Results", 4, object_fit="contain")
+    results = gallery("Results", "batch-results", object_fit="contain")
     run.click(app.ui_batch, [files, folder, style, faces, size], [results, archive, report],
               preprocess=False, concurrency_id=MODEL_QUEUE, api_visibility="private")
 
@@ -425,7 +434,7 @@ def api_endpoints(app: AnimeApp) -> None:
     """The stable API: hidden components, so the UI's richer outputs stay out of the endpoints' signatures."""
     with gr.Column(visible=False):
         trigger = gr.Button()  # never clicked: the endpoints are called through the API only
-        image = gr.File(label="image")
+        image = gr.Image(type="filepath", label="image")
         files = gr.File(file_count="multiple", label="files")
         style = gr.Textbox(label="style (id or name)")
         faces = gr.Checkbox(value=True, label="faces")
@@ -442,7 +451,7 @@ def api_endpoints(app: AnimeApp) -> None:
 def build_demo(stylizer: Stylizer | None = None) -> gr.Blocks:
     """The whole app, queued (one model job at a time) and ready to ``serve``."""
     app = AnimeApp(stylizer or Stylizer(max_pixels=MAX_PIXELS))
-    with gr.Blocks(title="Photo → Anime", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
+    with gr.Blocks(title="Photo → Anime", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.HTML(INTRO)
         if not app.styles:
             gr.Markdown(NO_STYLES, elem_id="no-styles")
@@ -460,12 +469,16 @@ def build_demo(stylizer: Stylizer | None = None) -> gr.Blocks:
 def serve(demo: gr.Blocks, **launch_options: Any) -> Any:
     """Launch with the app's theme, CSS and upload limit; host and port come from GRADIO_SERVER_NAME/PORT
     (default 127.0.0.1:7860) unless given."""
-    return demo.launch(theme=theme(), css=CSS, max_file_size=MAX_FILE_SIZE, **launch_options)
+    return demo.launch(theme=theme(), css=CSS, max_file_size=f"{MAX_UPLOAD_MB}mb", **launch_options)
 
 
 def main() -> None:
+    """Serve until Ctrl-C or SIGTERM, then shut down cleanly: Gradio deletes the files the session created."""
     logging.basicConfig()
-    serve(build_demo())
+    demo = build_demo()
+    signal.signal(signal.SIGTERM, lambda signum, frame: demo.close())
+    serve(demo)
+    demo.close()    # after Ctrl-C: also ends open connections (browser heartbeats) that would hold up the cleanup
 
 
 if __name__ == "__main__":

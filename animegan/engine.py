@@ -133,4 +133,4 @@ class OnnxGenerator:
 
 def to_uint8(y: np.ndarray) -> np.ndarray:
     """Map generator output in [-1, 1] to uint8 pixels (round, clip)."""
-    return np.clip((y + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    return np.clip((y + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8, order="C")

@@ -1,0 +1,189 @@
+"""End-to-end tests of the web app: ``python app.py`` runs in a subprocess on the tiny style's manifest (so ``main()``,
+ANIMEGAN_MANIFEST and GRADIO_SERVER_PORT are exercised too) and is driven through its API with gradio_client.
+
+Batch API contract: ``/stylize_batch`` returns ``(files, report)`` — the PNGs of the pictures that worked and one
+``"<file>: <reason>"`` line per failed file ("" if none failed); it raises only if no picture could be stylized.
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image, ImageOps
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.jpg"))
+PORTRAIT = ROOT / "docs" / "examples" / "portrait_astronaut.jpg"
+STARTUP_SECONDS = 90
+NOT_AN_IMAGE = "not a recognised image format"
+
+
+@dataclass
+class Server:
+    url: str
+    cache: Path
+    process: subprocess.Popen
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
+    """Poll ``url`` until it answers; fail with the server's log if it exits or takes too long."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"app.py exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"app.py did not answer at {url} within {STARTUP_SECONDS} s:\n{log.read_text()}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_weights, tmp_path_factory) -> Iterator[Server]:
+    """``python app.py`` on a free port, with the tiny manifest and its own Gradio cache folder."""
+    folder = tmp_path_factory.mktemp("app")
+    port = free_port()
+    env = {**os.environ, "ANIMEGAN_MANIFEST": str(tiny_weights / "manifest.json"), "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_TEMP_DIR": str(folder / "cache"), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("GRADIO_SERVER_NAME", None)   # the default host must be 127.0.0.1
+    log = folder / "server.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_up(url, process, log)
+        yield Server(url, folder / "cache", process)
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="module")
+def client(server, tmp_path_factory) -> Client:
+    return Client(server.url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+
+
+@pytest.fixture()
+def not_an_image(tmp_path) -> Path:
+    path = tmp_path / "notes.jpg"
+    path.write_text("this is a text file with a .jpg name\n")
+    return path
+
+
+def upright_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        return ImageOps.exif_transpose(image).size
+
+
+def test_api_has_exactly_the_two_named_endpoints(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert set(endpoints) == {"/stylize", "/stylize_batch"}
+    for name, first in (("/stylize", "image"), ("/stylize_batch", "files")):
+        params = {p["parameter_name"]: p for p in endpoints[name]["parameters"]}
+        assert list(params) == [first, "style", "faces", "max_size"]
+        assert not params[first]["parameter_has_default"] and not params["style"]["parameter_has_default"]
+        assert params["faces"]["parameter_default"] is True
+        assert params["max_size"]["parameter_default"] == -1
+    assert len(endpoints["/stylize_batch"]["returns"]) == 2
+
+
+def test_stylize_keeps_the_size_of_every_example_in_every_style(client, registry):
+    styles = registry.available()
+    assert styles
+    for style in styles:
+        for photo in EXAMPLES:
+            result = Path(client.predict(handle_file(photo), style.id, api_name="/stylize"))
+            with Image.open(result) as image:
+                assert image.format == "PNG"
+                assert image.size == upright_size(photo), (style.id, photo.name)
+
+
+def test_stylize_accepts_the_display_name_and_explicit_options(client):
+    by_position = client.predict(handle_file(PORTRAIT), "Tiny test style", False, 256, api_name="/stylize")
+    by_keyword = client.predict(image=handle_file(PORTRAIT), style="TINY", faces=True, max_size=0,
+                                api_name="/stylize")
+    for result in (by_position, by_keyword):
+        assert upright_size(Path(result)) == upright_size(PORTRAIT)
+
+
+def test_unknown_style_error_lists_the_styles(client):
+    with pytest.raises(AppError, match=r"unknown style 'nope'; available: tiny \(Tiny test style\)"):
+        client.predict(handle_file(PORTRAIT), "nope", api_name="/stylize")
+
+
+def test_bad_option_is_a_clear_error(client):
+    with pytest.raises(AppError, match="max_size must be -1"):
+        client.predict(handle_file(PORTRAIT), "tiny", max_size=3, api_name="/stylize")
+
+
+def test_bad_file_is_a_one_line_error_and_the_server_keeps_working(client, not_an_image):
+    with pytest.raises(AppError) as caught:
+        client.predict(handle_file(not_an_image), "tiny", api_name="/stylize")
+    message = str(caught.value)
+    assert message == NOT_AN_IMAGE
+    assert "Traceback" not in message and "\n" not in message
+    result = client.predict(handle_file(PORTRAIT), "tiny", api_name="/stylize")
+    assert upright_size(Path(result)) == upright_size(PORTRAIT)
+
+
+def test_batch_returns_the_good_results_and_reports_the_bad_file(client, not_an_image):
+    good = [EXAMPLES[0], EXAMPLES[1]]
+    files, report = client.predict([handle_file(good[0]), handle_file(not_an_image), handle_file(good[1])], "tiny",
+                                   api_name="/stylize_batch")
+    assert [Path(f).name for f in files] == [f"{p.stem}_tiny.png" for p in good]
+    assert [upright_size(Path(f)) for f in files] == [upright_size(p) for p in good]
+    assert report == f"notes.jpg: {NOT_AN_IMAGE}"
+
+
+def test_batch_without_failures_has_an_empty_report(client):
+    files, report = client.predict([handle_file(PORTRAIT)], "tiny", faces=False, api_name="/stylize_batch")
+    assert len(files) == 1 and report == ""
+
+
+def test_batch_fails_only_when_nothing_worked(client, not_an_image):
+    with pytest.raises(AppError, match=f"no picture could be stylized: notes.jpg: {NOT_AN_IMAGE}"):
+        client.predict([handle_file(not_an_image)], "tiny", api_name="/stylize_batch")
+
+
+def test_stopping_the_server_deletes_the_results(server, client):
+    """SIGTERM shuts down like Ctrl-C, so Gradio's ``delete_cache`` removes the files it handed out."""
+    client.predict(handle_file(PORTRAIT), "tiny", api_name="/stylize")
+    assert list(server.cache.rglob("*_tiny.png"))
+    stop(server.process)
+    assert server.process.returncode == 0
+    assert not list(server.cache.rglob("*_tiny.png"))
+
+
+def test_without_styles_the_page_says_so(tmp_path):
+    import app
+    from animegan import Registry, Stylizer
+
+    demo = app.build_demo(Stylizer(Registry(tmp_path / "missing.json")))
+    texts = [c.get("props", {}).get("value") for c in demo.config["components"]]
+    assert app.NO_STYLES in texts

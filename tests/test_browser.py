@@ -1,0 +1,107 @@
+"""The web UI in a real headless Chromium (Debian's, driven by Playwright): upload → Stylize → before/after slider,
+on a desktop and a phone-sized viewport, plus a batch with a bad file. Screenshots go to ``test-artifacts/``."""
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+EXAMPLES = ROOT / "docs" / "examples"
+PORTRAIT = EXAMPLES / "portrait_astronaut.jpg"
+TIMEOUT_MS = 60_000
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(stylizer) -> Iterator[str]:
+    """The app built on the tiny style and served in this process."""
+    import app
+
+    demo = app.build_demo(stylizer)
+    _, url, _ = app.serve(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                          quiet=True)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()
+
+
+def open_page(browser: Browser, url: str, viewport: dict, mobile: bool = False) -> Page:
+    context = browser.new_context(viewport=viewport, is_mobile=mobile, has_touch=mobile)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(url, wait_until="domcontentloaded")
+    return page
+
+
+def stylize_portrait(page: Page) -> None:
+    """Upload the portrait, pick the style, press Stylize and wait for both slider images to be drawn."""
+    page.locator("#photo input[type=file]").set_input_files(PORTRAIT)
+    page.locator("#style").get_by_label("Tiny test style").check()
+    page.locator("#stylize-btn").click()
+    slider_images = page.locator("#result img")
+    expect(slider_images).to_have_count(2)
+    for image in slider_images.all():
+        expect(image).to_have_js_property("complete", True)
+        assert image.evaluate("img => img.naturalWidth") == 512
+    expect(page.locator("#status")).to_contain_text("512×512")
+    expect(page.get_by_role("button", name="Download full-size PNG")).to_be_visible()
+    expect(page.locator("#session-gallery img")).to_have_count(1)
+
+
+def test_single_picture_on_a_desktop(browser, app_url):
+    page = open_page(browser, app_url, DESKTOP)
+    expect(page.locator("#style-previews img")).to_have_count(1)
+    stylize_portrait(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "ui.png", full_page=True)
+    page.context.close()
+
+
+def test_single_picture_on_a_phone(browser, app_url):
+    page = open_page(browser, app_url, PHONE, mobile=True)
+    stylize_portrait(page)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # nothing sticks out sideways
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "ui-mobile.png", full_page=True)
+    page.context.close()
+
+
+def test_batch_reports_the_bad_file_and_finishes_the_others(browser, app_url, tmp_path):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a picture")
+    page = open_page(browser, app_url, DESKTOP)
+    page.get_by_role("tab", name="Batch").click()
+    page.locator("#batch-files input[type=file]").set_input_files([EXAMPLES / "scene_coffee.jpg", bad,
+                                                                   EXAMPLES / "cat_chelsea.jpg"])
+    expect(page.locator("#batch-files")).to_contain_text(re.compile(r"cat_chelsea\s*\.jpg"))  # all uploaded
+    page.get_by_role("button", name="Stylize all").click()
+    report = page.locator("#batch-report")
+    expect(report).to_contain_text("2 of 3 pictures stylized")
+    expect(report).to_contain_text("notes.jpg")
+    expect(report).to_contain_text("not a recognised image format")
+    expect(page.get_by_role("button", name="Download all (ZIP)")).to_be_visible()
+    page.context.close()

