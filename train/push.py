@@ -5,7 +5,7 @@
 The folder gets the INT8 and FP32 ONNX files, the fp16 safetensors student, a before/after sample grid and a
 ``README.md`` model card (YAML metadata, lineage, licence, metrics) built from ``weights/manifest.json``. Without
 ``--dry-run`` it is uploaded with ``huggingface_hub`` (``create_repo`` + ``upload_folder``; the token comes from
-``HF_TOKEN`` or ``huggingface-cli login``). Add the printed ``hub`` block to the manifest entry so the runtime can
+``HF_TOKEN`` or ``hf auth login``). Add the printed ``hub`` block to the manifest entry so the runtime can
 load the style by repo id.
 """
 from __future__ import annotations
