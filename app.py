@@ -23,8 +23,7 @@ from gradio.utils import get_upload_folder
 from PIL import Image
 
 from animegan import AnimeGANError, BatchResult, Style, Stylizer, UnknownStyleError
-from animegan.__main__ import IMAGE_SUFFIXES
-from animegan.imageio import fit_within, load_picture, to_pil
+from animegan.imageio import IMAGE_SUFFIXES, fit_within, load_picture, to_pil
 
 log = logging.getLogger("animegan.app")
 
@@ -84,6 +83,7 @@ CSS = """
 #session-gallery { --tile: 240px; }
 #session-gallery .thumbnail-item { aspect-ratio: 2 / 1; }
 #batch-results { --tile: 160px; }
+#no-styles { background: #fde7ef; border: 1px solid #f3c6d6; border-radius: 12px; padding: 10px 16px; }
 #batch-report table td, #batch-report table th { border-color: #f3c6d6; }
 """
 
@@ -255,10 +255,11 @@ class AnimeApp:
             if self.stylizer.registry.local_file(style) is None:
                 continue
             try:
-                previews.append((self.stylizer.stylize(small, style.id, faces=False), style.name))
+                preview = self.stylizer.stylize(small, style.id, faces=False)
             except AnimeGANError as exc:
                 log.warning("no preview for style %s: %s", style.id, exc)
                 continue
+            previews.append((preview, style.name))
             self.preview_ids.append(style.id)
         return previews
 
@@ -337,10 +338,10 @@ class AnimeApp:
             info, results = self.stylize_files(
                 paths_of(files) + images_in_folder, style, faces, max_size,
                 progress=lambda done, total, name: progress((done, total), desc=name, unit="pictures"))
-        gallery = [(thumbnail(r.image), f"{Path(r.source).name} · {r.seconds:.1f} s") for r in results if r.ok]
-        archive = zip_results(results, info) if gallery else None
+        tiles = [(thumbnail(r.image), f"{Path(r.source).name} · {r.seconds:.1f} s") for r in results if r.ok]
+        archive = zip_results(results, info) if tiles else None
         report = batch_report(results, time.perf_counter() - start)
-        return gallery, gr.DownloadButton(value=archive and str(archive), visible=archive is not None), report
+        return tiles, gr.DownloadButton(value=archive and str(archive), visible=archive is not None), report
 
     @staticmethod
     def clear_session() -> tuple[list, list]:
@@ -390,7 +391,7 @@ def single_tab(app: AnimeApp) -> None:
                         cache_examples=False)
         with gr.Column(min_width=300):
             style = style_radio(app, "style")
-            previews = gallery("How each style looks (click one to choose it)", "style-previews", value=app.previews,
+            previews = gallery("Style previews: click one to choose it", "style-previews", value=app.previews,
                                allow_preview=False, object_fit="cover", visible=bool(app.previews))
             faces, size = extra_options()
             run = gr.Button("Stylize", variant="primary", elem_id="stylize-btn", interactive=bool(app.styles))

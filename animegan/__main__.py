@@ -12,10 +12,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from animegan.errors import AnimeGANError
-from animegan.imageio import DEFAULT_MAX_PIXELS
+from animegan.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from animegan.stylizer import Stylizer
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
 def plan(inputs: list[Path], output: Path | None) -> list[tuple[Path, Path]]:

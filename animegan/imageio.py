@@ -33,6 +33,7 @@ from PIL import ExifTags, Image
 from .errors import ImageTooLargeError, InvalidImageError
 
 DEFAULT_MAX_PIXELS = 40_000_000   # hard refusal limit (decompression-bomb guard)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".avif"}  # what folder scans pick up
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "BMP", "DIB", "TIFF", "ICO", "PPM", "JPEG2000", "QOI")
 
 CORRUPT = "image data is truncated or corrupt"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
+from urllib.parse import urlparse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,23 @@ def sha256_of(path: Path) -> str:
 
 def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+
+
+def _hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+
+
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the URL's host opens quickly (the Hub client itself retries for ~30 s)."""
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 class Registry:
@@ -128,10 +147,16 @@ class Registry:
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
         where = f"hf://{style.repo_id}/{style.filename or style.file}@{style.revision or 'main'}"
+        endpoint = _hub_endpoint()
+        if _hub_offline():
+            tried.append(f"{where} (HF_HUB_OFFLINE is set)")
+            return None
+        if not _reachable(endpoint):
+            tried.append(f"{where} (the Hub at {endpoint} is unreachable)")
+            return None
         try:
             return Path(hf_hub_download(style.repo_id, style.filename or style.file, revision=style.revision,
-                                        etag_timeout=5))
+                                        endpoint=endpoint, etag_timeout=5))
         except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
-            reason = "offline" if _hub_offline() else type(exc).__name__
-            tried.append(f"{where} ({reason})")
+            tried.append(f"{where} ({type(exc).__name__})")
             return None

@@ -3,6 +3,7 @@ a manifest that registers it, and real public-domain photos shipped by scikit-im
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,13 @@ import pytest
 from PIL import Image
 
 TINY_STYLE = "tiny"
+
+
+def free_port() -> int:
+    """A free TCP port on localhost."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def build_tiny_generator_onnx(path: Path, seed: int = 0) -> Path:

@@ -5,7 +5,6 @@ Batch API contract: ``/stylize_batch`` returns ``(files, report)`` — the PNGs 
 ``"<file>: <reason>"`` line per failed file ("" if none failed); it raises only if no picture could be stylized.
 """
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,10 +17,12 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image, ImageOps
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.jpg"))
-PORTRAIT = ROOT / "docs" / "examples" / "portrait_astronaut.jpg"
+EXAMPLES_DIR = ROOT / "docs" / "examples"
+EXAMPLES = sorted(EXAMPLES_DIR.glob("*.jpg"))
+PORTRAIT = EXAMPLES_DIR / "portrait_astronaut.jpg"
 STARTUP_SECONDS = 90
 NOT_AN_IMAGE = "not a recognised image format"
 
@@ -31,12 +32,6 @@ class Server:
     url: str
     cache: Path
     process: subprocess.Popen
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
@@ -130,6 +125,17 @@ def test_stylize_accepts_the_display_name_and_explicit_options(client):
                                 api_name="/stylize")
     for result in (by_position, by_keyword):
         assert upright_size(Path(result)) == upright_size(PORTRAIT)
+
+
+def test_stylize_follows_the_exif_orientation(client, tmp_path):
+    rotated = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6    # Orientation: rotate 90° clockwise to display
+    with Image.open(EXAMPLES_DIR / "scene_coffee.jpg") as image:
+        image.save(rotated, exif=exif)
+        stored = image.size
+    result = client.predict(handle_file(rotated), "tiny", api_name="/stylize")
+    assert upright_size(Path(result)) == upright_size(rotated) == stored[::-1]
 
 
 def test_unknown_style_error_lists_the_styles(client):

@@ -1,7 +1,6 @@
 """The web UI in a real headless Chromium (Debian's, driven by Playwright): upload → Stylize → before/after slider,
 on a desktop and a phone-sized viewport, plus a batch with a bad file. Screenshots go to ``test-artifacts/``."""
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -20,12 +20,6 @@ PORTRAIT = EXAMPLES / "portrait_astronaut.jpg"
 TIMEOUT_MS = 60_000
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -39,21 +39,40 @@ def test_explicit_path_wins_and_is_checked_too(registry, tiny_weights, tmp_path)
         registry.resolve("tiny", tmp_path / "missing.onnx")
 
 
-def test_missing_file_offline_hub_fails_fast_with_what_was_tried(tmp_path, monkeypatch, tiny_weights):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+@pytest.fixture()
+def hub_only_registry(tmp_path, monkeypatch, tiny_weights) -> Registry:
+    """The tiny style with no bundled file, only a (never uploaded) Hub location; empty Hub cache."""
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
     entry = json.loads((tiny_weights / "manifest.json").read_text())["styles"][0]
     entry["hub"] = {"repo_id": "someone/animegan-tiny", "filename": "tiny.onnx", "revision": "0" * 40}
     (tmp_path / "manifest.json").write_text(json.dumps({"styles": [entry]}))
-    registry = Registry(tmp_path / "manifest.json")
-    assert registry.available() == []
+    return Registry(tmp_path / "manifest.json")
+
+
+def _resolve_error(registry: Registry) -> str:
     start = time.monotonic()
     with pytest.raises(WeightsNotFoundError) as err:
         registry.resolve("tiny")
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 5, "a missing network must not hang"
     message = str(err.value)
-    assert "weights/tiny.onnx" in message and "hf://someone/animegan-tiny/tiny.onnx" in message and "offline" in message
+    assert "weights/tiny.onnx" in message and "hf://someone/animegan-tiny/tiny.onnx" in message
     assert "\n" not in message
+    return message
+
+
+def test_offline_hub_fails_fast_with_what_was_tried(hub_only_registry, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hub_only_registry.available() == []
+    assert "HF_HUB_OFFLINE" in _resolve_error(hub_only_registry)
+
+
+def test_unreachable_hub_fails_fast(hub_only_registry, monkeypatch):
+    from tests.conftest import free_port
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    assert "unreachable" in _resolve_error(hub_only_registry)
 
 
 def test_bundled_manifest_entries_are_complete():
