@@ -19,6 +19,7 @@ import random
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -145,7 +146,6 @@ def sample_grid(triples: list, count: int = 4, height: int = 192) -> np.ndarray:
     for photo, target, out in triples[:count]:
         scale = height / photo.shape[0]
         size = (max(1, int(photo.shape[1] * scale)), height)
-        import cv2
         rows.append(np.concatenate([cv2.resize(im, size, interpolation=cv2.INTER_AREA) for im in (photo, target, out)], 1))
     width = max(r.shape[1] for r in rows)
     return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], 0)
