@@ -17,7 +17,11 @@ from animegan.stylizer import Stylizer
 
 
 def plan(inputs: list[Path], output: Path | None) -> list[tuple[Path, Path]]:
-    """(source, destination) pairs. Folders expand to their images; several inputs need an output folder."""
+    """(source, destination) pairs. Folders expand to their images; several inputs need an output folder.
+
+    Outputs are PNG; when two sources would land on the same name (``a.jpg`` and ``a.png``), the source's
+    extension is kept in the name (``a_png.png``).
+    """
     jobs: list[tuple[Path, Path]] = []
     single_file = len(inputs) == 1 and not inputs[0].is_dir()
     for source in inputs:
@@ -30,7 +34,14 @@ def plan(inputs: list[Path], output: Path | None) -> list[tuple[Path, Path]]:
         else:
             out_dir = output or source.parent
             jobs.append((source, out_dir / f"{source.stem}_anime.png"))
-    return jobs
+    taken: set[Path] = set()
+    unique = []
+    for source, destination in jobs:
+        if destination in taken:
+            destination = destination.with_name(f"{destination.stem}_{source.suffix.lstrip('.').lower()}.png")
+        taken.add(destination)
+        unique.append((source, destination))
+    return unique
 
 
 def main(argv: list[str] | None = None) -> int:

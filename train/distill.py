@@ -78,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--val-every", type=int, default=250)
     p.add_argument("--ckpt-every", type=int, default=250)
     p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--no-channels-last", action="store_true",
+                   help="keep NCHW memory layout (channels_last is ~20%% faster on CPU here)")
     p.add_argument("--teacher-threads", type=int, default=1, help="onnxruntime threads for teacher targets")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -169,6 +171,8 @@ def main(argv: list[str] | None = None) -> dict:
     val_pairs = validation_pairs(val_photos, teacher, args.out / "targets", args.val_size, multiple)
 
     model = build_generator(args.arch, args.width)
+    layout = torch.contiguous_format if args.no_channels_last else torch.channels_last
+    model = model.to(memory_format=layout)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     models, optimizers = {"generator": model}, {"generator": optimizer}
     disc = None
@@ -214,7 +218,7 @@ def main(argv: list[str] | None = None) -> dict:
         for group in optimizer.param_groups:
             group["lr"] = lr
         photos, targets = pool.sample(args.batch, args.crop, rng)
-        out = model(photos)
+        out = model(photos.contiguous(memory_format=layout))
         loss_l1 = F.l1_loss(out, targets)
         loss = loss_l1
         if features is not None:
