@@ -1,0 +1,100 @@
+"""Pictures for the README: every bundled style next to its teacher, and the face pass before/after.
+
+    python -m train.contact_sheet --teachers ../shared/teachers
+
+``docs/styles.jpg``: one row per style — photo | teacher | our INT8 student — on the example portrait and scene.
+``docs/faces.jpg``: a portrait stylized as a whole picture vs with the aligned face pass, with a close-up of the face.
+Only the bundled public-domain examples (docs/examples) are used, so the sheets may be committed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from animegan.engine import OnnxGenerator
+from animegan.faces import FacePipeline
+from animegan.imageio import fit_within, load_picture
+from animegan.registry import Registry
+from animegan.stylizer import Stylizer
+from train.distill import teacher_multiple
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+PORTRAIT = DOCS / "examples" / "portrait_astronaut.jpg"
+SCENE = DOCS / "examples" / "scene_coffee.jpg"
+CELL = 256
+
+
+def labelled(rgb: np.ndarray, text: str, height: int = CELL) -> np.ndarray:
+    """Resize to ``height`` and write a caption in the corner."""
+    scale = height / rgb.shape[0]
+    image = Image.fromarray(cv2.resize(rgb, (round(rgb.shape[1] * scale), height), interpolation=cv2.INTER_AREA))
+    draw = ImageDraw.Draw(image)
+    box = draw.textbbox((6, 4), text)
+    draw.rectangle((box[0] - 4, box[1] - 3, box[2] + 4, box[3] + 3), fill=(255, 248, 239))
+    draw.text((6, 4), text, fill=(190, 24, 93))
+    return np.asarray(image)
+
+
+def grid(rows: list[list[np.ndarray]], gap: int = 6) -> np.ndarray:
+    """Rows of equal-height cells on a cream background."""
+    lines = [np.concatenate(sum(([c, np.full((c.shape[0], gap, 3), 255, np.uint8)] for c in row), [])[:-1], 1)
+             for row in rows]
+    width = max(line.shape[1] for line in lines)
+    padded = [np.pad(line, ((0, gap), (0, width - line.shape[1]), (0, 0)), constant_values=255) for line in lines]
+    return np.concatenate(padded, 0)
+
+
+def styles_sheet(registry: Registry, teachers: Path) -> np.ndarray:
+    stylizer = Stylizer(registry)
+    info = json.loads((teachers / "teachers.json").read_text())["styles"]
+    rows = []
+    for style in registry.available():
+        teacher_file = teachers / info[style.id]["file"]
+        teacher = OnnxGenerator(teacher_file, teacher_multiple(teacher_file, 8), tile=4096)
+        row = []
+        for photo in (PORTRAIT, SCENE):
+            rgb = fit_within(load_picture(photo).rgb, 512)
+            row += [labelled(rgb, "photo"),
+                    labelled(teacher(rgb), f"teacher: {style.id}"),
+                    labelled(np.asarray(stylizer.stylize(rgb, style.id, faces=True, max_size=0)),
+                             f"ours (INT8): {style.name}")]
+        rows.append(row)
+    return grid(rows)
+
+
+def faces_sheet(registry: Registry) -> np.ndarray:
+    """Whole-picture pass vs aligned face pass, full view and a close-up of the face."""
+    stylizer = Stylizer(registry)
+    style = registry.available()[0].id
+    rgb = load_picture(PORTRAIT).rgb
+    plain = np.asarray(stylizer.stylize(rgb, style, faces=False, max_size=0))
+    enhanced = np.asarray(stylizer.stylize(rgb, style, faces=True, max_size=0))
+    left, top, right, bottom = FacePipeline().detect(rgb)[0].box
+    pad = (right - left) // 3
+    crop = lambda a: a[max(0, top - pad):bottom + pad, max(0, left - pad):right + pad]  # noqa: E731
+    return grid([[labelled(rgb, "photo", 384), labelled(plain, "whole picture only", 384),
+                  labelled(enhanced, "with the face pass", 384)],
+                 [labelled(crop(rgb), "photo (face)", 384), labelled(crop(plain), "whole picture only", 384),
+                  labelled(crop(enhanced), "with the face pass", 384)]])
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m train.contact_sheet", description=__doc__.split("\n\n")[0])
+    p.add_argument("--teachers", type=Path, required=True, help="folder with teachers.json and the teachers")
+    p.add_argument("--out", type=Path, default=DOCS)
+    args = p.parse_args(argv)
+    registry = Registry()
+    if not registry.available():
+        raise SystemExit("error: no bundled styles in weights/manifest.json")
+    Image.fromarray(styles_sheet(registry, args.teachers)).save(args.out / "styles.jpg", quality=88)
+    Image.fromarray(faces_sheet(registry)).save(args.out / "faces.jpg", quality=88)
+    print(f"wrote {args.out / 'styles.jpg'} and {args.out / 'faces.jpg'}")
+
+
+if __name__ == "__main__":
+    main()
