@@ -10,6 +10,7 @@ resume or re-quantize), the model card ``weights/cards/<id>.md`` and the style's
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import platform
 from pathlib import Path
@@ -35,11 +36,14 @@ def teacher_info(teachers: Path, style: str) -> dict:
 
 
 def update_manifest(manifest: Path, entry: dict) -> None:
-    data = json.loads(manifest.read_text()) if manifest.exists() else {"styles": []}
-    styles = [s for s in data["styles"] if s["id"] != entry["id"]] + [entry]
-    order = list(STYLES)
-    data["styles"] = sorted(styles, key=lambda s: order.index(s["id"]) if s["id"] in order else len(order))
-    manifest.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    """Add or replace one style's entry (under a file lock, so several bundles may run at once)."""
+    with open(manifest.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(manifest.read_text()) if manifest.exists() else {"styles": []}
+        styles = [s for s in data["styles"] if s["id"] != entry["id"]] + [entry]
+        order = list(STYLES)
+        data["styles"] = sorted(styles, key=lambda s: order.index(s["id"]) if s["id"] in order else len(order))
+        manifest.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def main(argv: list[str] | None = None) -> dict:
