@@ -5,7 +5,6 @@ Every event that runs a model is declared with ``preprocess=False``: the handler
 decode them with ``animegan.imageio``, so a bad upload gets our one-line message instead of a Gradio processing error,
 and EXIF orientation, alpha and the pixel limit are handled in one place.
 """
-import io
 import logging
 import math
 import signal
@@ -22,7 +21,8 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-from animegan import AnimeGANError, BatchResult, Style, Stylizer, UnknownStyleError
+from animegan import AnimeGANError, Style, Stylizer, UnknownStyleError
+from animegan.stylizer import check_max_size
 from animegan.imageio import IMAGE_SUFFIXES, fit_within, load_picture, to_pil
 
 log = logging.getLogger("animegan.app")
@@ -103,6 +103,21 @@ class Outcome:
         return f"{self.style.name} · {self.seconds:.1f} s"
 
 
+@dataclass
+class Saved:
+    """One batch item after it was written to disk (the full image is not kept in memory)."""
+
+    source: str
+    png: Path | None
+    thumb: Image.Image | None
+    error: str | None
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Show an AnimeGANError as a Gradio error with its one-line message (no stack trace)."""
@@ -124,17 +139,14 @@ def paths_of(payloads: list[Payload] | Payload) -> list[str]:
 
 
 def as_max_size(value: Any) -> int:
-    """Validate the ``max_size`` option: -1 style default, 0 full resolution, else a long side >= 64 px."""
+    """The ``max_size`` option as an int, validated like the library does (-1, 0 or a long side >= 64 px)."""
     if value is None or value == "":
         return STYLE_DEFAULT
     try:
         size = float(value)
     except (TypeError, ValueError):
         size = math.nan
-    if not size.is_integer() or (size < 64 and size not in (STYLE_DEFAULT, FULL_RESOLUTION)):
-        raise AnimeGANError(f"max_size must be -1 (the style's size), 0 (full resolution) or a long side of at "
-                            f"least 64 px, got {value!r}")
-    return int(size)
+    return check_max_size(int(size) if size.is_integer() else value)
 
 
 def new_output_dir() -> Path:
@@ -174,7 +186,7 @@ def before_after(before: Image.Image, after: Image.Image, gap: int = 6) -> Image
     return strip
 
 
-def batch_report(results: list[BatchResult], seconds: float) -> str:
+def batch_report(results: list[Saved], seconds: float) -> str:
     """Markdown summary of a batch, with a table of the failed files and why."""
     done = sum(r.ok for r in results)
     lines = [f"**{done} of {len(results)} pictures stylized** in {seconds:.1f} s."]
@@ -190,33 +202,19 @@ def table_cell(text: str | None) -> str:
     return str(text).replace("|", "\\|")
 
 
-def failure_lines(results: list[BatchResult]) -> str:
+def failure_lines(results: list[Saved]) -> str:
     """One ``file: reason`` line per failed item ("" if none failed)."""
     return "\n".join(f"{r.source}: {r.error}" for r in results if not r.ok)
 
 
-def zip_results(results: list[BatchResult], style: Style) -> Path:
-    """One ZIP holding a PNG per successful result (PNGs are compressed already, so they are stored)."""
+def zip_results(results: list[Saved], style: Style) -> Path:
+    """One ZIP holding the PNG of every successful result (PNGs are compressed already, so they are stored)."""
     path = new_output_dir() / f"anime_{style.id}.zip"
-    names: set[str] = set()
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
         for r in results:
-            if r.ok:
-                name = unique_name(f"{Path(r.source).stem}_{style.id}", names)
-                buffer = io.BytesIO()
-                r.image.save(buffer, **PNG_OPTIONS)
-                archive.writestr(name, buffer.getvalue())
+            if r.png is not None:
+                archive.write(r.png, r.png.name)
     return path
-
-
-def unique_name(stem: str, taken: set[str]) -> str:
-    """``stem.png``, numbered if already in ``taken`` (which is updated)."""
-    name, n = f"{stem}.png", 1
-    while name in taken:
-        n += 1
-        name = f"{stem}_{n}.png"
-    taken.add(name)
-    return name
 
 
 class AnimeApp:
@@ -281,16 +279,22 @@ class AnimeApp:
         return Outcome(original, result, png, info, seconds)
 
     def stylize_files(self, paths: list[str], style: str | None, faces: bool | None, max_size: Any,
-                      progress: Callable[[int, int, str], None] | None = None) -> tuple[Style, list[BatchResult]]:
-        """Stylize a batch; bad files are reported in their result and the others still finish."""
+                      progress: Callable[[int, int, str], None] | None = None) -> tuple[Style, list[Saved]]:
+        """Stylize a batch, writing each PNG as soon as it is done; bad files are reported in their result and
+        the others still finish."""
         if not paths:
             raise AnimeGANError("add some pictures first")
         if len(paths) > MAX_BATCH:
             raise AnimeGANError(f"at most {MAX_BATCH} pictures per batch, got {len(paths)}")
         info = self.resolve_style(style)
-        results = self.stylizer.stylize_many(paths, info.id, faces=faces is not False, max_size=as_max_size(max_size),
-                                             progress=progress)
-        return info, results
+        folder = new_output_dir()
+        saved = []
+        for r in self.stylizer.iter_stylize(paths, info.id, faces=faces is not False,
+                                            max_size=as_max_size(max_size), progress=progress):
+            png = save_png(r.image, folder, f"{Path(r.source).stem}_{info.id}") if r.ok else None
+            thumb = thumbnail(r.image) if r.ok else None
+            saved.append(Saved(r.source, png, thumb, r.error, r.seconds))
+        return info, saved
 
     # --- API ----------------------------------------------------------------------------------------------------
     def api_stylize(self, image: Payload, style: str, faces: bool = True, max_size: int = STYLE_DEFAULT) -> str:
@@ -307,12 +311,10 @@ class AnimeApp:
         """Stylize many pictures. Returns the PNGs of those that worked and a report with one "file: reason" line
         per failed file ("" if none failed); fails only if no picture could be stylized."""
         with user_errors():
-            info, results = self.stylize_files(paths_of(files), style, faces, max_size)
+            _, results = self.stylize_files(paths_of(files), style, faces, max_size)
             if not any(r.ok for r in results):
                 raise AnimeGANError("no picture could be stylized: " + failure_lines(results).replace("\n", "; "))
-        folder = new_output_dir()
-        saved = [str(save_png(r.image, folder, f"{Path(r.source).stem}_{info.id}")) for r in results if r.ok]
-        return saved, failure_lines(results)
+        return [str(r.png) for r in results if r.ok], failure_lines(results)
 
     # --- UI -----------------------------------------------------------------------------------------------------
     def ui_stylize(self, image: Payload, style: str, faces: bool, max_size: int, history: list) -> tuple:
@@ -338,7 +340,7 @@ class AnimeApp:
             info, results = self.stylize_files(
                 paths_of(files) + images_in_folder, style, faces, max_size,
                 progress=lambda done, total, name: progress((done, total), desc=name, unit="pictures"))
-        tiles = [(thumbnail(r.image), f"{Path(r.source).name} · {r.seconds:.1f} s") for r in results if r.ok]
+        tiles = [(r.thumb, f"{Path(r.source).name} · {r.seconds:.1f} s") for r in results if r.ok]
         archive = zip_results(results, info) if tiles else None
         report = batch_report(results, time.perf_counter() - start)
         return tiles, gr.DownloadButton(value=archive and str(archive), visible=archive is not None), report

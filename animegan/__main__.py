@@ -9,11 +9,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from PIL import Image
 from tqdm import tqdm
 
 from animegan.errors import AnimeGANError
 from animegan.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
-from animegan.stylizer import Stylizer
+from animegan.stylizer import Stylizer, check_max_size
 
 
 def plan(inputs: list[Path], output: Path | None) -> list[tuple[Path, Path]]:
@@ -26,7 +27,7 @@ def plan(inputs: list[Path], output: Path | None) -> list[tuple[Path, Path]]:
     single_file = len(inputs) == 1 and not inputs[0].is_dir()
     for source in inputs:
         if source.is_dir():
-            out_dir = output or source.with_name(source.name + "_anime")
+            out_dir = output or source.resolve().with_name(source.resolve().name + "_anime")
             for path in sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
                 jobs.append((path, (out_dir / path.relative_to(source)).with_suffix(".png")))
         elif single_file and output is not None and output.suffix:
@@ -37,11 +38,21 @@ def plan(inputs: list[Path], output: Path | None) -> list[tuple[Path, Path]]:
     taken: set[Path] = set()
     unique = []
     for source, destination in jobs:
-        if destination in taken:
-            destination = destination.with_name(f"{destination.stem}_{source.suffix.lstrip('.').lower()}.png")
+        stem, n = f"{destination.stem}_{source.suffix.lstrip('.').lower()}", 1
+        while destination in taken:
+            destination = destination.with_name(f"{stem}.png" if n == 1 else f"{stem}_{n}.png")
+            n += 1
         taken.add(destination)
         unique.append((source, destination))
     return unique
+
+
+def max_size_arg(text: str) -> int:
+    """argparse type for --max-size: -1, 0 or a long side of at least 64 px."""
+    try:
+        return check_max_size(int(text))
+    except (ValueError, AnimeGANError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                         "<folder>_anime/ for a folder")
     p.add_argument("--list-styles", action="store_true", help="list the styles that can be loaded, one per line")
     p.add_argument("--no-faces", action="store_true", help="skip the per-face enhancement pass")
-    p.add_argument("--max-size", type=int, default=-1,
+    p.add_argument("--max-size", type=max_size_arg, default=-1,
                    help="long side to stylize at (the result keeps the input size); 0 = full resolution; "
                         "default: the style's working size")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
@@ -63,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     stylizer = Stylizer(threads=args.threads, max_pixels=args.max_pixels)
     if args.list_styles:
         for style in stylizer.available_styles():
-            print(f"{style.id}\t{style.name}\t{style.license}")
+            print(f"{style.id}\t{style.name}\t{style.description}")
         return 0
     if not args.inputs:
         p.error("give at least one input file or folder (or --list-styles)")
@@ -71,6 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in missing:
         print(f"error: {name}: file not found", file=sys.stderr)
     jobs = plan([x for x in args.inputs if x.exists()], args.output)
+    if not jobs and not missing:
+        print("error: no images found in the given folders", file=sys.stderr)
+        return 1
+    if args.output is not None and args.output.suffix and len(jobs) == 1:
+        if args.output.suffix.lower() not in Image.registered_extensions():
+            print(f"error: {args.output.name}: unknown output format; use .png, .jpg or .webp", file=sys.stderr)
+            return 2
     try:
         style = args.style or stylizer.default_style
         stylizer.generator(style)
@@ -82,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             image = stylizer.stylize(source, style, faces=not args.no_faces, max_size=args.max_size)
             destination.parent.mkdir(parents=True, exist_ok=True)
+            if image.mode == "RGBA" and destination.suffix.lower() in {".jpg", ".jpeg"}:
+                image = image.convert("RGB")  # JPEG has no alpha
             image.save(destination)
             if len(jobs) == 1:
                 print(destination)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 from animegan.engine import OnnxGenerator
@@ -75,6 +74,7 @@ class Stylizer:
         ``max_size`` is the long side the picture is stylized at (the result is scaled back to the input size):
         -1 uses the style's working size, None or 0 stylizes at full resolution (tiled).
         """
+        check_max_size(max_size)
         style_id = style or self.default_style
         info = self.registry.get(style_id)
         engine = self.generator(style_id, weights)
@@ -89,13 +89,14 @@ class Stylizer:
             stylized = self.faces.enhance(original, stylized, engine)
         return to_pil(stylized, picture.alpha)
 
-    def stylize_many(self, images: Iterable[ImageInput], style: str | None = None, faces: bool = True,
-                     max_size: int | None = -1, progress: Progress | None = None) -> list[BatchResult]:
-        """Stylize a batch; a bad item is reported in its ``BatchResult.error`` and the others still finish."""
+    def iter_stylize(self, images: Iterable[ImageInput], style: str | None = None, faces: bool = True,
+                     max_size: int | None = -1, progress: Progress | None = None) -> Iterator[BatchResult]:
+        """Stylize a batch one picture at a time (a caller can save each result and let it go); a bad item is
+        reported in its ``BatchResult.error`` and the others still finish."""
         items: Sequence[ImageInput] = list(images)
         style_id = style or self.default_style
         self.generator(style_id)  # a missing/corrupt style fails the whole batch once, up front
-        results = []
+        check_max_size(max_size)
         for index, item in enumerate(items):
             name = Path(item).name if isinstance(item, (str, Path)) else f"image {index + 1}"
             if progress:
@@ -103,12 +104,26 @@ class Stylizer:
             start = time.perf_counter()
             try:
                 image = self.stylize(item, style_id, faces=faces, max_size=max_size)
-                results.append(BatchResult(name, image=image, seconds=time.perf_counter() - start))
+                yield BatchResult(name, image=image, seconds=time.perf_counter() - start)
             except AnimeGANError as exc:
-                results.append(BatchResult(name, error=str(exc), seconds=time.perf_counter() - start))
+                yield BatchResult(name, error=str(exc), seconds=time.perf_counter() - start)
         if progress:
             progress(len(items), len(items), "done")
-        return results
+
+    def stylize_many(self, images: Iterable[ImageInput], style: str | None = None, faces: bool = True,
+                     max_size: int | None = -1, progress: Progress | None = None) -> list[BatchResult]:
+        """Stylize a batch and return every result (see ``iter_stylize`` to keep memory flat on big batches)."""
+        return list(self.iter_stylize(images, style, faces, max_size, progress))
+
+
+def check_max_size(max_size: int | None) -> int | None:
+    """Validate ``max_size``: -1 (style's working size), 0/None (full resolution) or a long side >= 64 px."""
+    if max_size is None or max_size in (-1, 0):
+        return max_size
+    if not isinstance(max_size, int) or max_size < 64:
+        raise AnimeGANError(f"max_size must be -1 (the style's size), 0 (full resolution) or a long side of at "
+                            f"least 64 px, got {max_size!r}")
+    return max_size
 
 
 _default: Stylizer | None = None

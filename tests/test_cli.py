@@ -50,3 +50,35 @@ def test_folder_in_folder_out_with_a_bad_file(tiny_weights, portrait, tmp_path):
 def test_unknown_style_is_a_clear_error(tiny_weights, portrait_file):
     result = run_cli(tiny_weights, str(portrait_file), "--style", "nope")
     assert result.returncode == 2 and "unknown style 'nope'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_same_names_from_several_folders_never_overwrite_each_other(tiny_weights, portrait, tmp_path):
+    for folder in ("x", "y", "z"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(portrait[:64, :64]).save(tmp_path / folder / "a.jpg")
+    result = run_cli(tiny_weights, *(str(tmp_path / f / "a.jpg") for f in "xyz"), "--no-faces", "-o",
+                     str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "out").glob("*.png"))) == 3
+
+
+def test_current_folder_as_input(tiny_weights, portrait, tmp_path):
+    Image.fromarray(portrait[:64, :64]).save(tmp_path / "a.png")
+    env = dict(os.environ, ANIMEGAN_MANIFEST=str(tiny_weights / "manifest.json"), ANIMEGAN_THREADS="1",
+               PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-m", "animegan", ".", "--no-faces"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path.parent / f"{tmp_path.name}_anime" / "a.png").exists()
+
+
+def test_bad_options_and_empty_folders_are_clear_errors(tiny_weights, portrait_file, tmp_path):
+    cases = [
+        ([str(portrait_file), "-o", str(tmp_path / "out.xyz")], 2, "unknown output format"),
+        ([str(portrait_file), "--max-size", "-5"], 2, "max_size must be"),
+        ([str(tmp_path / "empty")], 1, "no images found"),
+    ]
+    (tmp_path / "empty").mkdir()
+    for args, code, message in cases:
+        result = run_cli(tiny_weights, *args)
+        assert result.returncode == code and message in result.stderr and "Traceback" not in result.stderr
