@@ -33,7 +33,6 @@ class Style:
     working_size: int = 1024
     description: str = ""
     license: str = ""
-    preview: str | None = None
     repo_id: str | None = None
     filename: str | None = None
     revision: str | None = None
@@ -46,12 +45,13 @@ class Style:
         return cls(id=entry["id"], name=entry.get("name", entry["id"]), file=entry["file"], sha256=entry["sha256"],
                    multiple=int(entry.get("multiple", 8)), working_size=int(entry.get("working_size", 1024)),
                    description=entry.get("description", ""), license=entry.get("license", ""),
-                   preview=entry.get("preview"), repo_id=hub.get("repo_id"),
+                   repo_id=hub.get("repo_id"),
                    filename=hub.get("filename"), revision=hub.get("revision"),
                    lineage=entry.get("lineage", {}), metrics=entry.get("metrics", {}))
 
 
 def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -70,7 +70,10 @@ def _hub_endpoint() -> str:
 
 
 def _reachable(url: str, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to the URL's host opens quickly (the Hub client itself retries for ~30 s)."""
+    """Whether a TCP connection to the URL's host opens quickly (the Hub client itself retries for ~30 s).
+    Behind a proxy the answer is left to the Hub client."""
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
     parsed = urlparse(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
@@ -88,12 +91,14 @@ class Registry:
         self.weights_dir = Path(weights_dir) if weights_dir else self.manifest.parent
         data = json.loads(self.manifest.read_text()) if self.manifest.exists() else {"styles": []}
         self._styles = {entry["id"]: Style.from_dict(entry) for entry in data.get("styles", [])}
+        self._verified: dict[tuple[str, int, int], bool] = {}
 
     def styles(self) -> list[Style]:
         """Every registered style, in manifest order."""
         return list(self._styles.values())
 
     def get(self, style_id: str) -> Style:
+        """The style with this id (``UnknownStyleError`` names the known ones)."""
         try:
             return self._styles[style_id]
         except KeyError:
@@ -113,8 +118,28 @@ class Registry:
         return None
 
     def available(self) -> list[Style]:
-        """Styles that can be loaded now: on disk, or downloadable (Hub repo set and not ``HF_HUB_OFFLINE``)."""
-        return [s for s in self.styles() if self.local_file(s) or (s.repo_id and not _hub_offline())]
+        """Styles that can be loaded now: an intact file on disk, or a Hub copy that can be downloaded."""
+        hub_up: bool | None = None
+        found = []
+        for style in self.styles():
+            local = self.local_file(style)
+            if local is not None:
+                if self._intact(local, style.sha256):
+                    found.append(style)
+                continue
+            if style.repo_id and not _hub_offline():
+                hub_up = _reachable(_hub_endpoint()) if hub_up is None else hub_up
+                if hub_up:
+                    found.append(style)
+        return found
+
+    def _intact(self, path: Path, sha256: str) -> bool:
+        """sha256 check, remembered per (path, size, mtime) so listing styles stays cheap."""
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._verified:
+            self._verified[key] = sha256_of(path) == sha256
+        return self._verified[key]
 
     def resolve(self, style_id: str, path: str | Path | None = None) -> Path:
         """Find, verify and return the style's weights file."""
@@ -144,7 +169,6 @@ class Registry:
     def _download(style: Style, tried: list[str]) -> Path | None:
         """Fetch from the Hub (revision pinned, cached); never hangs when offline."""
         from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
         where = f"hf://{style.repo_id}/{style.filename or style.file}@{style.revision or 'main'}"
         endpoint = _hub_endpoint()
@@ -157,6 +181,6 @@ class Registry:
         try:
             return Path(hf_hub_download(style.repo_id, style.filename or style.file, revision=style.revision,
                                         endpoint=endpoint, etag_timeout=5))
-        except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        except Exception as exc:  # any failure (HTTP, transport, disk) is reported as "not found, tried: ..."
             tried.append(f"{where} ({type(exc).__name__})")
             return None

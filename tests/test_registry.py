@@ -27,8 +27,10 @@ def test_corrupt_file_is_refused(tmp_path, tiny_weights):
     data = bytearray(onnx_file.read_bytes())
     data[len(data) // 2] ^= 0xFF
     onnx_file.write_bytes(bytes(data))
+    registry = Registry(tmp_path / "w" / "manifest.json")
+    assert registry.available() == []  # listed only when it can really be loaded
     with pytest.raises(WeightsCorruptError, match="corrupt"):
-        Registry(tmp_path / "w" / "manifest.json").resolve("tiny")
+        registry.resolve("tiny")
 
 
 def test_explicit_path_wins_and_is_checked_too(registry, tiny_weights, tmp_path):

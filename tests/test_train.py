@@ -144,12 +144,19 @@ def test_quantization_gives_a_smaller_close_int8_model(distilled, photo_dirs, tm
 
 
 def test_push_dry_run_writes_a_complete_hub_folder(tiny_weights, tmp_path, portrait_file):
+    from train.card import hub_files
+    from train.checkpoint import save_checkpoint
+
     manifest = write_manifest(tmp_path, tiny_weights / "tiny.onnx",
                               lineage={"teacher": "teacher.onnx", "steps": 6}, metrics={"psnr_db": 30.1})
     (tmp_path / "tiny.onnx").write_bytes((tiny_weights / "tiny.onnx").read_bytes())
+    checkpoint = tmp_path / "checkpoints" / "tiny.safetensors"
+    save_checkpoint(checkpoint, {"generator": build_generator("fast", 0.25)}, {}, {"arch": "fast", "width": 0.25})
     files = push.main(["--folder", str(tmp_path / "hub"), "--repo-id", "someone/animegan-tiny", "--manifest",
                        str(manifest), "--photos", str(portrait_file), "--dry-run"])
-    assert {f.name for f in files} == {"README.md", "samples.jpg", "tiny.onnx"}
+    assert {f.name for f in files} == set(hub_files("tiny"))
     card = (tmp_path / "hub" / "README.md").read_text()
     assert card.startswith("---\nlicense: other") and "non-commercial" in card.lower() and "30.1" in card
+    assert all(name in card for name in hub_files("tiny"))
     assert Image.open(tmp_path / "hub" / "samples.jpg").size == (768, 384)
+    assert export.parity(export.load_generator(checkpoint), tmp_path / "hub" / "tiny.fp32.onnx") < 1e-4

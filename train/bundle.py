@@ -19,6 +19,7 @@ from animegan.registry import MANIFEST, WEIGHTS_DIR, sha256_of
 from train import evaluate, export, quantize
 from train.card import render_card
 from train.checkpoint import export_half, read_meta
+from train.data import held_out_photos
 from train.model import build_generator, count_parameters
 
 STYLES = {
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = quantize.main(["--model", str(fp32), "--calib", *args.photos, "--out", str(int8), "--count", "48",
                             "--exclude-worst", "2", "--eval-count", "8"])
     int8.with_suffix(".report.json").unlink()  # its numbers go into the manifest instead
-    photos = evaluate.held_out_photos(args.photos, args.eval_count, 0.1, seed=0)
+    photos = held_out_photos(args.photos, args.eval_count, 0.1, seed=0)
     metrics = evaluate.evaluate(int8, teacher, photos, fp32, cache=args.run / "targets")
     metrics.update(int8_latency_ms_512=report["latency_ms_512"]["int8"],
                    fp32_latency_ms_512=report["latency_ms_512"]["fp32"])
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
     update_manifest(args.weights / MANIFEST.name, entry)
     cards = args.weights / "cards"
     cards.mkdir(parents=True, exist_ok=True)
-    (cards / f"{args.style}.md").write_text(render_card(entry))
+    (cards / f"{args.style}.md").write_text(render_card(entry))  # the same text train.push uploads
     print(json.dumps(entry, indent=2))
     return entry
 

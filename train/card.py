@@ -16,8 +16,22 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def render_card(entry: dict[str, Any], sample_image: str | None = None) -> str:
-    """Markdown model card with Hub YAML front matter for one manifest entry."""
+SAMPLES = "samples.jpg"
+
+
+def hub_files(style_id: str) -> dict[str, str]:
+    """The files of a style's Hub folder (what ``train.push`` writes) and what each one is."""
+    return {
+        f"{style_id}.int8.onnx": "INT8 (QDQ) ONNX used by the app",
+        f"{style_id}.fp32.onnx": "the float model before quantization",
+        f"{style_id}.safetensors": "the PyTorch student weights (fp16), loadable with `train.model.build_generator`",
+        SAMPLES: "photo → style examples",
+        "README.md": "this card",
+    }
+
+
+def render_card(entry: dict[str, Any]) -> str:
+    """Markdown model card with Hub YAML front matter for one manifest entry (also ``weights/cards/<id>.md``)."""
     lineage = entry.get("lineage", {})
     lines = [
         "---",
@@ -42,9 +56,8 @@ def render_card(entry: dict[str, Any], sample_image: str | None = None) -> str:
         "",
         "## Files",
         "",
-        f"- `{entry['file']}` — INT8 (QDQ) ONNX used by the app (sha256 `{entry.get('sha256', '?')}`)",
-        "- `*.fp32.onnx` — the float model before quantization",
-        "- `*.safetensors` — the PyTorch student weights (fp16), loadable with `train.model.build_generator`",
+        *[f"- `{name}` — {role}" for name, role in hub_files(entry["id"]).items()],
+        f"- sha256 of `{entry['file']}`: `{entry.get('sha256', '?')}`",
         "",
         "## Lineage",
         "",
@@ -69,8 +82,7 @@ def render_card(entry: dict[str, Any], sample_image: str | None = None) -> str:
         NON_COMMERCIAL,
         "",
     ]
-    if sample_image:
-        lines += ["## Samples", "", f"![photo → {entry['id']}]({sample_image})", ""]
+    lines += ["## Samples", "", f"![photo → {entry['id']}]({SAMPLES})", ""]
     lines += ["## Use", "", "```python", "import animegan",
               f"animegan.stylize('photo.jpg', style='{entry['id']}').save('anime.png')", "```", ""]
     return "\n".join(lines)

@@ -93,6 +93,32 @@ def random_crop(arrays: Sequence[np.ndarray], crop: int, rng: random.Random) -> 
 
 
 # --------------------------------------------------------------------------------------------- distillation pairs
+def cached_teacher_output(teacher: Callable[[np.ndarray], np.ndarray], photo: np.ndarray, cached: Path) -> np.ndarray:
+    """The teacher's output for ``photo``, read from ``cached`` (PNG) or computed once and written there."""
+    if cached.exists():
+        return read_rgb(cached)
+    target = teacher(photo)
+    write_rgb(cached, target)
+    return target
+
+
+def held_out_photos(folders: Sequence[str | Path], count: int, fraction: float, seed: int = 0) -> list[Path]:
+    """Up to ``count`` held-out photos, taken in turn from each folder so scenes and faces are both measured."""
+    groups: dict[Path, list[Path]] = {}
+    for path in list_images(folders):
+        if is_held_out(path, fraction):
+            groups.setdefault(path.parent, []).append(path)
+    rng = random.Random(seed)
+    for group in groups.values():
+        rng.shuffle(group)
+    chosen: list[Path] = []
+    while len(chosen) < count and any(groups.values()):
+        for group in groups.values():
+            if group and len(chosen) < count:
+                chosen.append(group.pop())
+    return chosen
+
+
 class PairPool:
     """Photo → teacher-output pairs at several scales, generated in a background thread and cached as PNG.
 
@@ -102,14 +128,16 @@ class PairPool:
     """
 
     def __init__(self, photos: Sequence[Path], teacher: Callable[[np.ndarray], np.ndarray], cache_dir: Path,
-                 sizes: Sequence[int], multiple: int, max_upscale: float = 2.0, seed: int = 0):
+                 sizes: Sequence[int], multiple: int, min_size: int = 64, max_upscale: float = 2.0, seed: int = 0):
         self.photos = list(photos)
         random.Random(seed).shuffle(self.photos)
         self.teacher = teacher
         self.cache_dir = Path(cache_dir)
         self.sizes = list(sizes)
         self.multiple = multiple
+        self.min_size = min_size
         self.max_upscale = max_upscale
+        self.skipped: list[str] = []
         self.groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -117,24 +145,23 @@ class PairPool:
 
     def working_size(self, path: Path, native_short: int) -> int:
         index = int(hashlib.sha1(path.name.encode()).hexdigest(), 16) % len(self.sizes)
-        return min(self.sizes[index], int(native_short * self.max_upscale))
+        return max(self.min_size, min(self.sizes[index], int(native_short * self.max_upscale)))
 
     def make_pair(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
         """(photo, teacher output) at the photo's working scale; the teacher runs only on a cache miss."""
         photo = read_rgb(path)
         photo = resize_short_side(photo, self.working_size(path, min(photo.shape[:2])), self.multiple)
         cached = self.cache_dir / f"{path.parent.name}__{path.stem}__{photo.shape[0]}x{photo.shape[1]}.png"
-        if cached.exists():
-            target = read_rgb(cached)
-        else:
-            target = self.teacher(photo)
-            write_rgb(cached, target)
-        return photo, target
+        return photo, cached_teacher_output(self.teacher, photo, cached)
 
     def _fill(self) -> None:
         try:
             for path in self.photos:
-                pair = self.make_pair(path)
+                try:
+                    pair = self.make_pair(path)
+                except ValueError as exc:  # an unreadable photo is skipped, not fatal
+                    self.skipped.append(f"{path.name}: {exc}")
+                    continue
                 with self._lock:
                     self.groups.setdefault(str(path.parent), []).append(pair)
         except BaseException as exc:  # surfaced to the training loop by ``sample``
@@ -149,11 +176,15 @@ class PairPool:
 
     def wait_for(self, count: int) -> None:
         """Block until at least ``count`` pairs exist (or all photos are done)."""
-        while len(self) < min(count, len(self.photos)):
+        assert self._thread is not None, "call start() first"
+        while len(self) < min(count, len(self.photos) - len(self.skipped)):
             if self.error:
                 raise RuntimeError(f"teacher target generation failed: {self.error}") from self.error
-            assert self._thread is not None and self._thread.is_alive(), "call start() first"
+            if not self._thread.is_alive() and len(self) < count:
+                break  # every photo has been processed
             self._thread.join(0.2)
+        if not len(self):
+            raise RuntimeError("no usable training photos: " + "; ".join(self.skipped[:3]))
 
     def sample(self, batch: int, crop: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch of aligned random crops: (photos, targets), both (B, 3, crop, crop) in [-1, 1]."""
@@ -211,7 +242,7 @@ class PhotoDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        rng = random.Random(hash((self.seed, index, torch.initial_seed())))
+        rng = random.Random(hash((self.seed, index, int(torch.randint(2**62, ()).item()))))
         rgb = read_rgb(self.paths[index])
         if min(rgb.shape[:2]) < self.crop:
             rgb = resize_short_side(rgb, self.crop)
@@ -233,7 +264,8 @@ class StyleDataset(Dataset):
         return len(self.paths)
 
     def smoothed(self, path: Path, rgb: np.ndarray) -> np.ndarray:
-        key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+        stat = path.stat()
+        key = hashlib.sha1(f"{path.resolve()}|{stat.st_mtime_ns}|{rgb.shape}".encode()).hexdigest()[:16]
         cached = self.cache_dir / f"{key}.png"
         if cached.exists():
             return read_rgb(cached)
@@ -242,7 +274,7 @@ class StyleDataset(Dataset):
         return out
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        rng = random.Random(hash((self.seed, index, torch.initial_seed())))
+        rng = random.Random(hash((self.seed, index, int(torch.randint(2**62, ()).item()))))
         path = self.paths[index]
         rgb = read_rgb(path)
         if min(rgb.shape[:2]) < self.crop:

@@ -28,7 +28,8 @@ from tqdm import tqdm
 
 from animegan.engine import OnnxGenerator
 from train.checkpoint import load_checkpoint, load_weights, read_meta, save_checkpoint
-from train.data import PairPool, list_images, read_rgb, resize_short_side, split_holdout, to_tensor, to_uint8, write_rgb
+from train.data import (PairPool, cached_teacher_output, held_out_photos, list_images, read_rgb,
+                        resize_short_side, split_holdout, to_tensor, to_uint8, write_rgb)
 from train.features import load_feature_network
 from train.losses import lsgan_d_loss, lsgan_g_loss
 from train.metrics import psnr, ssim
@@ -95,23 +96,15 @@ def learning_rate(step: int, args: argparse.Namespace) -> float:
 
 
 def pick_photos(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
-    train, held = split_holdout(list_images(args.photos), args.holdout)
+    """(training photos, validation photos); the validation ones come from the held-out split."""
+    train, _ = split_holdout(list_images(args.photos), args.holdout)
     if args.max_per_folder:
         by_parent: dict[Path, list[Path]] = {}
         for p in train:
             by_parent.setdefault(p.parent, []).append(p)
         train = [p for group in by_parent.values()
                  for p in random.Random(args.seed).sample(group, min(len(group), args.max_per_folder))]
-    # validation: spread over the photo folders so scenes and faces are both measured
-    by_folder: dict[str, list[Path]] = {}
-    for p in held:
-        by_folder.setdefault(str(p.parent), []).append(p)
-    val: list[Path] = []
-    while len(val) < min(args.val_count, len(held)):
-        for group in by_folder.values():
-            if group and len(val) < args.val_count:
-                val.append(group.pop(0))
-    return train, val
+    return train, held_out_photos(args.photos, args.val_count, args.holdout, args.seed)
 
 
 def validation_pairs(val: list[Path], teacher: OnnxGenerator, cache: Path, size: int,
@@ -120,12 +113,7 @@ def validation_pairs(val: list[Path], teacher: OnnxGenerator, cache: Path, size:
     for path in tqdm(val, desc="validation targets", leave=False):
         photo = resize_short_side(read_rgb(path), size, multiple)
         cached = cache / f"val{size}__{path.parent.name}__{path.stem}.png"
-        if cached.exists():
-            target = read_rgb(cached)
-        else:
-            target = teacher(photo)
-            write_rgb(cached, target)
-        pairs.append((photo, target))
+        pairs.append((photo, cached_teacher_output(teacher, photo, cached)))
     return pairs
 
 
@@ -166,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not train_photos:
         raise SystemExit("error: no training photos")
     sizes = [int(s) for s in args.sizes.split(",")]
-    pool = PairPool(train_photos, teacher, args.out / "targets", sizes, multiple, seed=args.seed)
+    pool = PairPool(train_photos, teacher, args.out / "targets", sizes, multiple, min_size=args.crop, seed=args.seed)
     pool.start()
     val_pairs = validation_pairs(val_photos, teacher, args.out / "targets", args.val_size, multiple)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from pathlib import Path
 
 import dlib
@@ -19,7 +18,7 @@ import numpy as np
 
 from animegan.engine import OnnxGenerator
 from animegan.faces import landmarks_model_path
-from train.data import is_held_out, list_images, read_rgb, resize_short_side, write_rgb
+from train.data import cached_teacher_output, held_out_photos, read_rgb, resize_short_side
 from train.distill import teacher_multiple
 from train.metrics import psnr, ssim
 
@@ -46,23 +45,6 @@ class FaceIdentity:
         return float(np.linalg.norm(self.descriptor(photo, box) - self.descriptor(result, box)))
 
 
-def held_out_photos(folders: list[str], count: int, fraction: float, seed: int) -> list[Path]:
-    """Up to ``count`` held-out photos, spread evenly over the folders (the same split as train.distill)."""
-    groups = {}
-    for path in list_images(folders):
-        if is_held_out(path, fraction):
-            groups.setdefault(path.parent, []).append(path)
-    rng = random.Random(seed)
-    for group in groups.values():
-        rng.shuffle(group)
-    chosen: list[Path] = []
-    while len(chosen) < count and any(groups.values()):
-        for group in groups.values():
-            if group and len(chosen) < count:
-                chosen.append(group.pop())
-    return chosen
-
-
 def evaluate(student: Path, teacher: Path, photos: list[Path], fp32: Path | None = None, size: int = 512,
              multiple: int = 8, cache: Path | None = None) -> dict:
     """All metrics as a JSON-ready dict (means over photos, rounded)."""
@@ -74,13 +56,8 @@ def evaluate(student: Path, teacher: Path, photos: list[Path], fp32: Path | None
     rows, identity = [], {"student": [], "teacher": []}
     for path in photos:
         photo = resize_short_side(read_rgb(path), size, max(multiple, teacher_multiple_))
-        cached = cache / f"eval{size}__{path.parent.name}__{path.stem}.png" if cache else None
-        if cached and cached.exists():
-            target = read_rgb(cached)
-        else:
-            target = run_teacher(photo)
-            if cached:
-                write_rgb(cached, target)
+        target = (cached_teacher_output(run_teacher, photo, cache / f"eval{size}__{path.parent.name}__{path.stem}.png")
+                  if cache else run_teacher(photo))
         out = run_student(photo)
         row = {"psnr": psnr(out, target), "ssim": ssim(out, target), "baseline_psnr": psnr(photo, target)}
         if run_fp32:

@@ -2,8 +2,8 @@
 
     python -m train.push --folder hub/hayao --repo-id you/animegan-hayao --style hayao [--dry-run]
 
-The folder gets the INT8 and FP32 ONNX files, the fp16 safetensors student, a before/after sample grid and a
-``README.md`` model card (YAML metadata, lineage, licence, metrics) built from ``weights/manifest.json``. Without
+The folder gets the INT8 ONNX, the FP32 ONNX (exported from the student checkpoint), the fp16 safetensors student,
+a before/after sample grid and a ``README.md`` model card (YAML metadata, lineage, licence, metrics) built from ``weights/manifest.json``. Without
 ``--dry-run`` it is uploaded with ``huggingface_hub`` (``create_repo`` + ``upload_folder``; the token comes from
 ``HF_TOKEN`` or ``hf auth login``). Add the printed ``hub`` block to the manifest entry so the runtime can
 load the style by repo id.
@@ -20,7 +20,8 @@ import numpy as np
 from animegan.engine import OnnxGenerator
 from animegan.imageio import fit_within, load_picture, to_pil
 from animegan.registry import MANIFEST
-from train.card import render_card
+from train.card import SAMPLES, render_card
+from train.export import export_onnx, load_generator
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
@@ -38,20 +39,16 @@ def sample_grid(model: Path, multiple: int, photos: list[Path], height: int = 38
     return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
 
 
-def build_folder(folder: Path, entry: dict, weights_dir: Path, fp32: Path | None, checkpoint: Path | None,
-                 photos: list[Path]) -> list[Path]:
-    """Write the Hub folder; returns the files in it."""
+def build_folder(folder: Path, entry: dict, weights_dir: Path, checkpoint: Path, photos: list[Path]) -> list[Path]:
+    """Write the Hub folder (the files of ``train.card.hub_files``); returns the files in it."""
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(weights_dir / entry["file"], folder / entry["file"])
-    for extra in (fp32, checkpoint):
-        if extra is not None:
-            shutil.copy2(extra, folder / extra.name)
-    sample = None
-    if photos:
-        sample = "samples.jpg"
-        to_pil(sample_grid(folder / entry["file"], int(entry.get("multiple", 8)), photos)).save(folder / sample,
-                                                                                               quality=90)
-    (folder / "README.md").write_text(render_card(entry, sample))
+    style_id = entry["id"]
+    shutil.copy2(weights_dir / entry["file"], folder / f"{style_id}.int8.onnx")
+    shutil.copy2(checkpoint, folder / f"{style_id}.safetensors")
+    export_onnx(load_generator(checkpoint), folder / f"{style_id}.fp32.onnx")
+    grid = sample_grid(folder / f"{style_id}.int8.onnx", int(entry.get("multiple", 8)), photos)
+    to_pil(grid).save(folder / SAMPLES, quality=90)
+    (folder / "README.md").write_text(render_card(entry))
     return sorted(p for p in folder.iterdir() if p.is_file())
 
 
@@ -70,8 +67,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
     p.add_argument("--repo-id", required=True, help="Hub repo, e.g. you/animegan-hayao")
     p.add_argument("--style", help="style id in the manifest (default: the only/first one)")
     p.add_argument("--manifest", type=Path, default=MANIFEST)
-    p.add_argument("--fp32", type=Path, help="the float ONNX model to include")
-    p.add_argument("--checkpoint", type=Path, help="the student safetensors to include")
+    p.add_argument("--checkpoint", type=Path,
+                   help="the student safetensors (default: weights/checkpoints/<id>.safetensors); the FP32 ONNX is "
+                        "exported from it")
     p.add_argument("--photos", nargs="*", type=Path, help="photos for the sample grid (default: docs/examples)")
     p.add_argument("--private", action="store_true")
     p.add_argument("--dry-run", action="store_true", help="only write the folder")
@@ -83,12 +81,17 @@ def main(argv: list[str] | None = None) -> list[Path]:
         raise SystemExit(f"error: style {args.style!r} is not in {args.manifest}")
     entry = matches[0]
     photos = args.photos if args.photos is not None else sorted(EXAMPLES.glob("*.jpg"))[:3]
-    files = build_folder(args.folder, entry, args.manifest.parent, args.fp32, args.checkpoint, photos)
+    checkpoint = args.checkpoint or args.manifest.parent / "checkpoints" / f"{entry['id']}.safetensors"
+    if not checkpoint.is_file():
+        raise SystemExit(f"error: student checkpoint not found: {checkpoint}")
+    if not photos:
+        raise SystemExit("error: no photos for the sample grid")
+    files = build_folder(args.folder, entry, args.manifest.parent, checkpoint, photos)
     print(f"wrote {args.folder}: " + ", ".join(f.name for f in files))
     if args.dry_run:
         return files
     revision = upload(args.folder, args.repo_id, args.private)
-    hub = {"repo_id": args.repo_id, "filename": entry["file"], "revision": revision}
+    hub = {"repo_id": args.repo_id, "filename": f"{entry['id']}.int8.onnx", "revision": revision}
     print("uploaded; add to the manifest entry:\n" + json.dumps({"hub": hub}, indent=2))
     return files
 

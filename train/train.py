@@ -17,13 +17,14 @@ import itertools
 import os
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
@@ -84,14 +85,15 @@ def setup_distributed() -> tuple[int, int, torch.device]:
     return 0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def forever(loader: DataLoader, sampler: DistributedSampler | None):
+def forever(loader: DataLoader, sampler: DistributedSampler | None) -> Iterator:
+    """Endless batches, reshuffling (and telling the distributed sampler) each epoch."""
     for epoch in itertools.count():
         if sampler is not None:
             sampler.set_epoch(epoch)
         yield from loader
 
 
-def make_loader(dataset, cfg: TrainConfig, world: int, rank: int) -> tuple[DataLoader, DistributedSampler | None]:
+def make_loader(dataset: Dataset, cfg: TrainConfig, world: int, rank: int) -> tuple[DataLoader, DistributedSampler | None]:
     sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=cfg.seed) if world > 1 else None
     loader = DataLoader(dataset, batch_size=cfg.batch, shuffle=sampler is None, sampler=sampler, drop_last=True,
                         num_workers=cfg.workers, persistent_workers=cfg.workers > 0, pin_memory=torch.cuda.is_available(),
@@ -145,26 +147,30 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None) 
     while step < stop:
         photo = next(photo_iter).to(device, non_blocking=True)
         logs: dict[str, float] = {}
-        with torch.autocast(device.type, enabled=use_amp):
-            if step < cfg.init_steps:  # phase 1: reconstruction warm-up
-                for group in opt_g.param_groups:
-                    group["lr"] = cfg.lr_init
+        if step < cfg.init_steps:  # phase 1: reconstruction warm-up
+            for group in opt_g.param_groups:
+                group["lr"] = cfg.lr_init
+            with torch.autocast(device.type, enabled=use_amp):
                 fake = g_model(photo)
                 loss_g = weights.content * content_loss(features(photo), features(fake))
-                logs["init/content"] = loss_g.item()
-            else:  # phase 2: adversarial
-                scale = gan_lr_scale(step, cfg)
-                for group in opt_g.param_groups:
-                    group["lr"] = cfg.lr_g * scale
-                for group in opt_d.param_groups:
-                    group["lr"] = cfg.lr_d * scale
-                style, style_gray, smooth_gray = (t.to(device, non_blocking=True) for t in next(style_iter))
+            logs["init/content"] = loss_g.item()
+        else:  # phase 2: adversarial
+            scale = gan_lr_scale(step, cfg)
+            for group in opt_g.param_groups:
+                group["lr"] = cfg.lr_g * scale
+            for group in opt_d.param_groups:
+                group["lr"] = cfg.lr_d * scale
+            style, style_gray, smooth_gray = (t.to(device, non_blocking=True) for t in next(style_iter))
+            with torch.autocast(device.type, enabled=use_amp):
                 fake = g_model(photo)
-                loss_d = lsgan_d_loss(d_model(style), [d_model(fake.detach()), d_model(style_gray), d_model(smooth_gray)],
+                loss_d = lsgan_d_loss(d_model(style), [d_model(fake.detach()), d_model(style_gray),
+                                                       d_model(smooth_gray)],
                                       weights.d_real, [weights.d_fake, weights.d_gray, weights.d_smooth])
-                opt_d.zero_grad(set_to_none=True)
-                scaler.scale(loss_d).backward()
-                scaler.step(opt_d)
+            opt_d.zero_grad(set_to_none=True)
+            scaler.scale(loss_d).backward()
+            scaler.step(opt_d)
+            discriminator.requires_grad_(False)  # the generator step must not touch D
+            with torch.autocast(device.type, enabled=use_amp):
                 feat_fake = features(fake)
                 terms = {
                     "adversarial": weights.adversarial * lsgan_g_loss(d_model(fake)),
@@ -174,7 +180,7 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None) 
                     "tv": weights.tv * total_variation(fake),
                 }
                 loss_g = sum(terms.values())
-                logs.update({f"gan/{k}": v.item() for k, v in terms.items()}, **{"gan/d": loss_d.item()})
+            logs.update({f"gan/{k}": v.item() for k, v in terms.items()}, **{"gan/d": loss_d.item()})
         opt_g.zero_grad(set_to_none=True)
         scaler.scale(loss_g).backward()
         if cfg.clip_grad:
@@ -182,6 +188,7 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None) 
             torch.nn.utils.clip_grad_norm_(generator.parameters(), cfg.clip_grad)
         scaler.step(opt_g)
         scaler.update()
+        discriminator.requires_grad_(True)
         step += 1
         bar.update(1)
         logs["loss_g"] = loss_g.item()
