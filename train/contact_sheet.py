@@ -4,6 +4,7 @@
 
 ``docs/styles.jpg``: one row per style — photo | teacher | our INT8 student — on the example portrait and scene.
 ``docs/faces.jpg``: a portrait stylized as a whole picture vs with the aligned face pass, with a close-up of the face.
+The README's styles table is rewritten from ``weights/manifest.json``.
 Only the bundled public-domain examples (docs/examples) are used, so the sheets may be committed.
 """
 from __future__ import annotations
@@ -83,6 +84,26 @@ def faces_sheet(registry: Registry) -> np.ndarray:
                   labelled(crop(enhanced), "with the face pass", 384)]])
 
 
+def styles_table(registry: Registry) -> str:
+    """Markdown table of the bundled styles and their measured metrics (from the manifest)."""
+    rows = ["| id | style | student vs teacher PSNR / SSIM | do-nothing PSNR | INT8 vs FP32 PSNR | steps | size |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    for style in registry.styles():
+        m, lineage = style.metrics, style.lineage
+        rows.append(f"| `{style.id}` | {style.name} | {m.get('psnr_db')} dB / {m.get('ssim')} | "
+                    f"{m.get('baseline_psnr_db')} dB | {m.get('int8_vs_fp32_psnr_db')} dB | {lineage.get('steps')} | "
+                    f"{registry.resolve(style.id).stat().st_size / 1e6:.2f} MB |")
+    return "\n".join(rows)
+
+
+def update_readme(readme: Path, table: str) -> None:
+    """Replace the text between the README's styles-table markers."""
+    text = readme.read_text()
+    start, end = "<!-- styles-table -->", "<!-- /styles-table -->"
+    head, rest = text.split(start, 1)
+    readme.write_text(f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m train.contact_sheet", description=__doc__.split("\n\n")[0])
     p.add_argument("--teachers", type=Path, required=True, help="folder with teachers.json and the teachers")
@@ -93,7 +114,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("error: no bundled styles in weights/manifest.json")
     Image.fromarray(styles_sheet(registry, args.teachers)).save(args.out / "styles.jpg", quality=88)
     Image.fromarray(faces_sheet(registry)).save(args.out / "faces.jpg", quality=88)
-    print(f"wrote {args.out / 'styles.jpg'} and {args.out / 'faces.jpg'}")
+    update_readme(args.out.parent / "README.md", styles_table(registry))
+    print(f"wrote {args.out / 'styles.jpg'}, {args.out / 'faces.jpg'} and the README styles table")
 
 
 if __name__ == "__main__":
