@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("error: no bundled styles in weights/manifest.json")
     Image.fromarray(styles_sheet(registry, args.teachers)).save(args.out / "styles.jpg", quality=88)
     Image.fromarray(faces_sheet(registry)).save(args.out / "faces.jpg", quality=88)
-    update_readme(args.out.parent / "README.md", styles_table(registry))
+    update_readme(DOCS.parent / "README.md", styles_table(registry))
     print(f"wrote {args.out / 'styles.jpg'}, {args.out / 'faces.jpg'} and the README styles table")
 
 
