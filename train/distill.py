@@ -7,7 +7,7 @@ Teacher targets are computed once with onnxruntime (in a background thread, so t
 as PNG under ``--out/targets``. Each photo is used at one of several scales (``--sizes``); batches are random crops.
 Loss: L1 (+ perceptual L1 on frozen CNN features, + optional LSGAN adversarial fine-tune). Validation PSNR/SSIM
 against the teacher on held-out photos, steps/s and the learning rate go to TensorBoard and the console; sample grids
-to ``--out/samples``. Checkpoints (safetensors) every ``--ckpt-every`` steps: ``last`` (resumable with ``--resume``)
+to ``--out/samples``. Runs on CUDA when available, else on the CPU. Checkpoints (safetensors) every ``--ckpt-every`` steps: ``last`` (resumable with ``--resume``)
 and ``best`` (highest validation PSNR).
 """
 from __future__ import annotations
@@ -123,7 +123,8 @@ def validate(model: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]])
     model.eval()
     scores, triples = [], []
     for photo, target in pairs:
-        out = to_uint8(model(to_tensor(photo)[None])[0])
+        device = next(model.parameters()).device
+        out = to_uint8(model(to_tensor(photo)[None].to(device))[0])
         scores.append((psnr(out, target), ssim(out, target)))
         triples.append((photo, target, out))
     model.train()
@@ -160,15 +161,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     model = build_generator(args.arch, args.width)
     layout = torch.contiguous_format if args.no_channels_last else torch.channels_last
-    model = model.to(memory_format=layout)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = model.to(device, memory_format=layout)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     models, optimizers = {"generator": model}, {"generator": optimizer}
     disc = None
     if args.adv_weight > 0:
-        disc = Discriminator()
+        disc = Discriminator().to(device)
         models["discriminator"] = disc
         optimizers["discriminator"] = torch.optim.Adam(disc.parameters(), lr=4e-5, betas=(0.5, 0.999))
-    features = load_feature_network(args.perceptual) if args.perceptual else None
+    features = load_feature_network(args.perceptual).to(device) if args.perceptual else None
 
     step, best = 0, -1.0
     last = args.out / "last.safetensors"
@@ -206,7 +208,8 @@ def main(argv: list[str] | None = None) -> dict:
         for group in optimizer.param_groups:
             group["lr"] = lr
         photos, targets = pool.sample(args.batch, args.crop, rng)
-        out = model(photos.contiguous(memory_format=layout))
+        photos, targets = photos.to(device, memory_format=layout), targets.to(device)
+        out = model(photos)
         loss_l1 = F.l1_loss(out, targets)
         loss = loss_l1
         if features is not None:
