@@ -12,7 +12,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,9 +150,14 @@ def as_max_size(value: Any) -> int:
 
 
 def new_output_dir() -> Path:
-    """A fresh folder inside Gradio's cache: files returned from there are removed by ``delete_cache``."""
+    """A fresh folder inside Gradio's cache: files returned from there are removed by ``delete_cache``. Folders
+    it has emptied (older than a minute) are removed here, so they do not pile up."""
     cache = Path(get_upload_folder())
     cache.mkdir(parents=True, exist_ok=True)
+    for old in cache.glob("anime-*"):
+        with suppress(OSError):
+            if time.time() - old.stat().st_mtime > 60:
+                old.rmdir()  # fails (and is skipped) while it still holds files
     return Path(tempfile.mkdtemp(prefix="anime-", dir=cache))
 
 
@@ -342,6 +347,9 @@ class AnimeApp:
                 progress=lambda done, total, name: progress((done, total), desc=name, unit="pictures"))
         tiles = [(r.thumb, f"{Path(r.source).name} · {r.seconds:.1f} s") for r in results if r.ok]
         archive = zip_results(results, info) if tiles else None
+        for r in results:  # the UI hands out the ZIP only: its PNGs are not needed any more
+            if r.png is not None:
+                r.png.unlink(missing_ok=True)
         report = batch_report(results, time.perf_counter() - start)
         return tiles, gr.DownloadButton(value=archive and str(archive), visible=archive is not None), report
 
