@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-DEFAULT_TILE = 768      # tile side for large images (pixels, before padding)
+DEFAULT_TILE = 512      # tile side for large images (pixels, before padding): bounds onnxruntime's memory
 DEFAULT_OVERLAP = 64    # overlap between neighbouring tiles (pixels)
 
 
@@ -27,8 +27,10 @@ def default_threads() -> int:
 
 
 def create_session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU InferenceSession with every graph optimisation on (INT8 QDQ graphs need it to fuse)."""
+    """A CPU InferenceSession with every graph optimisation on (INT8 QDQ graphs need it to fuse). The memory arena
+    is off: with varying tile sizes it keeps hundreds of MB it rarely reuses, for no measurable speed gain."""
     options = ort.SessionOptions()
+    options.enable_cpu_mem_arena = False
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
