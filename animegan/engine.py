@@ -27,10 +27,10 @@ def default_threads() -> int:
 
 
 def create_session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU InferenceSession with every graph optimisation on (INT8 QDQ graphs need it to fuse). The memory arena
-    is off: with varying tile sizes it keeps hundreds of MB it rarely reuses, for no measurable speed gain."""
+    """A CPU InferenceSession with every graph optimisation on (INT8 QDQ graphs need it to fuse) and onnxruntime's
+    memory arena on: tiles are at most ``DEFAULT_TILE`` wide, so the arena stays bounded, and without it each tile
+    pays page faults again (1920×1080: 1.6 s with the arena, 2.9 s without)."""
     options = ort.SessionOptions()
-    options.enable_cpu_mem_arena = False
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1

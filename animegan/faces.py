@@ -25,6 +25,7 @@ DETECT_THRESHOLD = 0.3  # HOG detector score cut: faces score ~1-1.6, look-alike
 UPSAMPLE_BELOW = 400    # detection pictures with a shorter long side are upsampled once to find small faces
 MASK_INNER = 0.7        # paste mask: full weight within this radius (fraction of the aligned square's half side)
 MASK_OUTER = 1.0        # ... falling smoothly to zero at this radius
+BLEND_ROWS = 256        # paste-back blends this many rows at a time
 
 _LOCK = threading.Lock()    # guards model loading and every dlib call (dlib objects are not thread-safe)
 _MODELS: tuple[dlib.fhog_object_detector, dlib.shape_predictor] | None = None
@@ -199,20 +200,23 @@ class FacePipeline:
                                 borderMode=cv2.BORDER_REPLICATE)
         alpha = cv2.warpAffine(mask, to_face[:2], roi_size, flags=flags | cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)[..., None]
-        region = out[y0:y1, x0:x1]
-        blended = region * (1.0 - alpha) + warped * alpha
-        out[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        for top in range(0, roi_size[1], BLEND_ROWS):     # in strips: float temporaries stay small for huge faces
+            rows = slice(top, min(top + BLEND_ROWS, roi_size[1]))
+            region = out[y0 + rows.start:y0 + rows.stop, x0:x1]
+            blended = region + (warped[rows] - region.astype(np.float32)) * alpha[rows]
+            region[...] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
     def enhance(self, original: np.ndarray, stylized: np.ndarray, stylize_face: Callable[[np.ndarray], np.ndarray],
-                faces: list[Face] | None = None) -> np.ndarray:
-        """``stylized`` with every face of ``original`` restyled aligned by ``stylize_face`` and pasted back."""
+                faces: list[Face] | None = None, in_place: bool = False) -> np.ndarray:
+        """``stylized`` with every face of ``original`` restyled aligned by ``stylize_face`` and pasted back; a copy
+        unless ``in_place`` (saves a full-size image when the caller owns ``stylized``)."""
         original, stylized = _check_rgb(original, "original"), _check_rgb(stylized, "stylized")
         if original.shape != stylized.shape:
             raise ValueError(f"original {original.shape} and stylized {stylized.shape} differ in shape")
         faces = self.detect(original) if faces is None else faces
         if not faces:
             return stylized
-        out = stylized.copy()
+        out = stylized if in_place else stylized.copy()
         for face in faces:
             aligned, matrix = self.align(original, face)
             self._paste_into(out, stylize_face(aligned), matrix)

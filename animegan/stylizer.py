@@ -86,7 +86,7 @@ class Stylizer:
         if stylized.shape != original.shape:
             stylized = resize_to(stylized, (original.shape[1], original.shape[0]))
         if faces:
-            stylized = self.faces.enhance(original, stylized, engine)
+            stylized = self.faces.enhance(original, stylized, engine, in_place=True)
         return to_pil(stylized, picture.alpha)
 
     def iter_stylize(self, images: Iterable[ImageInput], style: str | None = None, faces: bool = True,

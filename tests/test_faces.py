@@ -114,6 +114,12 @@ def test_round_trip_reproduces_the_face(pipeline: FacePipeline, portrait: np.nda
     far = aligned_radius(matrix, portrait.shape, pipeline.face_size) > 1.1
     assert far.mean() > 0.5
     np.testing.assert_array_equal(out[far], inverted[far])
+    np.testing.assert_array_equal(inverted, 255 - portrait)     # a copy by default
+
+    target = inverted.copy()
+    pasted = pipeline.enhance(portrait, target, identity, [face], in_place=True)
+    assert pasted is target
+    np.testing.assert_array_equal(pasted, out)
 
 
 def test_paste_constant_face_has_soft_edges(pipeline: FacePipeline, portrait: np.ndarray, face: Face):
