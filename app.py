@@ -21,7 +21,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-from animegan import AnimeGANError, Style, Stylizer, UnknownStyleError
+from animegan import AnimeGANError, NoStylesError, Style, Stylizer, UnknownStyleError
 from animegan.stylizer import check_max_size
 from animegan.imageio import IMAGE_SUFFIXES, fit_within, load_picture, to_pil
 
@@ -238,7 +238,7 @@ class AnimeApp:
     def resolve_style(self, wanted: str | None) -> Style:
         """A style by id or display name (case-insensitive)."""
         if not self.styles:
-            raise AnimeGANError("no style weights are installed; see weights/manifest.json")
+            raise NoStylesError()
         key = (wanted or "").strip().casefold()
         for style in self.styles:
             if key in (style.id.casefold(), style.name.casefold()):

@@ -24,3 +24,10 @@ class WeightsNotFoundError(AnimeGANError):
 
 class WeightsCorruptError(AnimeGANError):
     """A style's weights file does not match the sha256 recorded in the manifest."""
+
+
+class NoStylesError(AnimeGANError):
+    """No style's weights are installed or downloadable."""
+
+    def __init__(self, message: str = "no style weights are installed; see weights/manifest.json"):
+        super().__init__(message)

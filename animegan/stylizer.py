@@ -12,7 +12,7 @@ from typing import Any
 from PIL import Image
 
 from animegan.engine import OnnxGenerator
-from animegan.errors import AnimeGANError
+from animegan.errors import AnimeGANError, NoStylesError
 from animegan.faces import FacePipeline
 from animegan.imageio import DEFAULT_MAX_PIXELS, fit_within, load_picture, resize_to, to_pil
 from animegan.registry import Registry, Style
@@ -54,7 +54,7 @@ class Stylizer:
     def default_style(self) -> str:
         styles = self.available_styles()
         if not styles:
-            raise AnimeGANError("no style weights are installed; see weights/manifest.json")
+            raise NoStylesError()
         return styles[0].id
 
     def generator(self, style_id: str, weights: str | Path | None = None) -> OnnxGenerator:

@@ -158,5 +158,5 @@ def test_push_dry_run_writes_a_complete_hub_folder(tiny_weights, tmp_path, portr
     card = (tmp_path / "hub" / "README.md").read_text()
     assert card.startswith("---\nlicense: other") and "non-commercial" in card.lower() and "30.1" in card
     assert all(name in card for name in hub_files("tiny"))
-    assert Image.open(tmp_path / "hub" / "samples.jpg").size == (768, 384)
+    assert Image.open(tmp_path / "hub" / "samples.jpg").size == (384 + 6 + 384, 384)    # photo | gap | stylized
     assert export.parity(export.load_generator(checkpoint), tmp_path / "hub" / "tiny.fp32.onnx") < 1e-4

@@ -13,7 +13,6 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -23,6 +22,7 @@ from animegan.imageio import fit_within, load_picture
 from animegan.registry import Registry
 from animegan.stylizer import Stylizer
 from train.distill import teacher_multiple
+from train.sheets import fit_height, grid
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PORTRAIT = DOCS / "examples" / "portrait_astronaut.jpg"
@@ -32,22 +32,12 @@ CELL = 256
 
 def labelled(rgb: np.ndarray, text: str, height: int = CELL) -> np.ndarray:
     """Resize to ``height`` and write a caption in the corner."""
-    scale = height / rgb.shape[0]
-    image = Image.fromarray(cv2.resize(rgb, (round(rgb.shape[1] * scale), height), interpolation=cv2.INTER_AREA))
+    image = Image.fromarray(fit_height(rgb, height))
     draw = ImageDraw.Draw(image)
     box = draw.textbbox((6, 4), text)
     draw.rectangle((box[0] - 4, box[1] - 3, box[2] + 4, box[3] + 3), fill=(255, 248, 239))
     draw.text((6, 4), text, fill=(190, 24, 93))
     return np.asarray(image)
-
-
-def grid(rows: list[list[np.ndarray]], gap: int = 6) -> np.ndarray:
-    """Rows of equal-height cells on a cream background."""
-    lines = [np.concatenate(sum(([c, np.full((c.shape[0], gap, 3), 255, np.uint8)] for c in row), [])[:-1], 1)
-             for row in rows]
-    width = max(line.shape[1] for line in lines)
-    padded = [np.pad(line, ((0, gap), (0, width - line.shape[1]), (0, 0)), constant_values=255) for line in lines]
-    return np.concatenate(padded, 0)
 
 
 def styles_sheet(registry: Registry, teachers: Path) -> np.ndarray:

@@ -19,7 +19,6 @@ import random
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -34,6 +33,7 @@ from train.features import load_feature_network
 from train.losses import lsgan_d_loss, lsgan_g_loss
 from train.metrics import psnr, ssim
 from train.model import ARCHITECTURES, Discriminator, build_generator
+from train.sheets import fit_height, grid
 
 
 def teacher_multiple(teacher: Path, default: int) -> int:
@@ -133,13 +133,7 @@ def validate(model: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]])
 
 def sample_grid(triples: list, count: int = 4, height: int = 192) -> np.ndarray:
     """Rows of photo | teacher | student, each resized to ``height``."""
-    rows = []
-    for photo, target, out in triples[:count]:
-        scale = height / photo.shape[0]
-        size = (max(1, int(photo.shape[1] * scale)), height)
-        rows.append(np.concatenate([cv2.resize(im, size, interpolation=cv2.INTER_AREA) for im in (photo, target, out)], 1))
-    width = max(r.shape[1] for r in rows)
-    return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], 0)
+    return grid([[fit_height(image, height) for image in triple] for triple in triples[:count]])
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -22,6 +22,7 @@ from animegan.imageio import fit_within, load_picture, to_pil
 from animegan.registry import MANIFEST
 from train.card import SAMPLES, render_card
 from train.export import export_onnx, load_generator
+from train.sheets import fit_height, grid
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
@@ -31,12 +32,9 @@ def sample_grid(model: Path, multiple: int, photos: list[Path], height: int = 38
     engine = OnnxGenerator(model, multiple)
     rows = []
     for path in photos:
-        rgb = fit_within(load_picture(path).rgb, 2 * height)
-        scale = height / rgb.shape[0]
-        rgb = np.asarray(to_pil(rgb).resize((max(1, round(rgb.shape[1] * scale)), height)))
-        rows.append(np.concatenate([rgb, engine(rgb)], axis=1))
-    width = max(r.shape[1] for r in rows)
-    return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+        rgb = fit_height(fit_within(load_picture(path).rgb, 2 * height), height)
+        rows.append([rgb, engine(rgb)])
+    return grid(rows)
 
 
 def build_folder(folder: Path, entry: dict, weights_dir: Path, checkpoint: Path, photos: list[Path]) -> list[Path]:
