@@ -91,6 +91,18 @@ def test_huge_image_is_detected_on_a_downscaled_copy_and_round_trips(portrait: n
     assert psnr(out[rows, cols], huge[rows, cols]) > 30
 
 
+def test_phone_photo_faces_from_160_px_are_found(portrait: np.ndarray, face: Face):
+    scale = 1.6     # the portrait's ~88 px face becomes ~140 px in a 4032×3024 picture
+    big = cv2.resize(portrait, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    phone = np.full((3024, 4032, 3), 128, np.uint8)
+    phone[1000:1000 + big.shape[0], 2000:2000 + big.shape[1]] = big
+    assert FacePipeline(detect_sides=(1280, 1280)).detect(phone) == []   # a 1280 px copy loses it
+    found = FacePipeline().detect(phone)
+    assert len(found) == 1
+    expected = np.array(face.box) * scale + [2000, 1000, 2000, 1000]
+    assert np.abs(np.array(found[0].box) - expected).max() < 25
+
+
 def test_align_gives_an_upright_face(pipeline: FacePipeline, portrait: np.ndarray, face: Face):
     aligned, matrix = pipeline.align(portrait, face)
     assert aligned.shape == (512, 512, 3) and aligned.dtype == np.uint8 and matrix.shape == (2, 3)
