@@ -4,8 +4,9 @@
     python -m bench.bench --style hayao --threads 2 --runs 3
 
 Each case runs in a fresh process (so peak RSS is that case's own): load a JPEG of the given size, stylize it at
-full resolution (``max_size=0``, tiled when large), faces off / on. The same run times PyTorch-eager FP32 of the
-classic AnimeGANv2 generator (``train.model.Generator``) at 512² as the reference, and reports the model size.
+full resolution (``max_size=0``, tiled when large), faces off / on. The same run times PyTorch-eager FP32 at 512²
+as the reference, of the classic AnimeGANv2 generator (``train.model.Generator``) and of our student's architecture
+(``FastGenerator``), and reports the model size.
 Needs the training requirements (torch) only for the reference and for building the random-weight student.
 """
 from __future__ import annotations
@@ -55,14 +56,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def torch_reference(threads: int, runs: int) -> float:
-    """Median seconds of PyTorch-eager FP32 classic AnimeGANv2 at 512²."""
+def torch_reference(arch: str, threads: int, runs: int) -> float:
+    """Median seconds of a PyTorch-eager FP32 generator (``train.model``, random weights) at 512²."""
     import torch
 
-    from train.model import Generator
+    from train.model import build_generator
 
     torch.set_num_threads(threads)
-    model = Generator().eval()
+    model = build_generator(arch).eval()
     x = torch.rand(1, 3, 512, 512) * 2 - 1
     times = []
     with torch.inference_mode():
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
                 result = json.loads(subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True,
                                                    text=True).stdout.strip().splitlines()[-1])
                 rows.append({"size": f"{width}×{height}", "faces": faces, **result})
-        reference = torch_reference(args.threads, args.runs)
+        reference = {arch: torch_reference(arch, args.threads, args.runs) for arch in ("classic", "fast")}
 
     first = rows[0]["median_s"]
     print(f"style: {style}; model: {model_mb:.2f} MB; threads: {args.threads}; median of {args.runs} runs\n")
@@ -142,8 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     for r in rows:
         print(f"| {r['size']} | {'on' if r['faces'] else 'off'} | {r['median_s']:.3f} | {r['min_s']:.3f} | "
               f"{r['peak_rss_mb']:.0f} |")
-    print(f"\nPyTorch eager FP32 classic generator, 512²: {reference:.3f} s → INT8 pipeline is "
-          f"{reference / first:.1f}× faster (faces off)")
+    print("\nPyTorch eager FP32 at 512², against the INT8 pipeline (faces off):")
+    for arch, label in (("classic", "classic AnimeGANv2 generator"), ("fast", "our student's architecture")):
+        print(f"- {label}: {reference[arch]:.3f} s → {reference[arch] / first:.1f}× faster")
     if args.json:
         args.json.write_text(json.dumps({"style": style, "model_mb": model_mb, "rows": rows,
                                          "torch_eager_512_s": reference}, indent=2))
