@@ -18,6 +18,10 @@ class UnknownStyleError(AnimeGANError):
     """No style with this id is registered."""
 
 
+class ManifestNotFoundError(AnimeGANError):
+    """ANIMEGAN_MANIFEST names a manifest file that does not exist."""
+
+
 class WeightsNotFoundError(AnimeGANError):
     """A style's weights file could be found neither locally nor on the Hugging Face Hub."""
 

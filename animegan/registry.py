@@ -6,16 +6,19 @@ what was tried. The sha256 recorded in the manifest is checked before a file is 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import socket
-from urllib.parse import urlparse
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
-from animegan.errors import UnknownStyleError, WeightsCorruptError, WeightsNotFoundError
+from animegan.errors import ManifestNotFoundError, UnknownStyleError, WeightsCorruptError, WeightsNotFoundError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
@@ -49,6 +52,11 @@ class Style:
                    filename=hub.get("filename"), revision=hub.get("revision"),
                    lineage=entry.get("lineage", {}), metrics=entry.get("metrics", {}))
 
+    @property
+    def hub_uri(self) -> str:
+        """``hf://repo/file@revision`` (for messages)."""
+        return f"hf://{self.repo_id}/{self.filename or self.file}@{self.revision or 'main'}"
+
 
 def sha256_of(path: Path) -> str:
     """Hex sha256 of a file."""
@@ -66,28 +74,60 @@ def _hub_offline() -> bool:
 def _hub_endpoint() -> str:
     from huggingface_hub import constants
 
-    return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def _hub_cache() -> str:
+    """The Hub cache folder as HF_HUB_CACHE / HF_HOME say now (huggingface_hub reads them once, at import)."""
+    from huggingface_hub import constants
+
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.path.expanduser(os.environ["HF_HUB_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.path.expanduser(os.environ["HF_HOME"]), "hub")
+    return constants.HF_HUB_CACHE
 
 
 def _reachable(url: str, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to the URL's host opens quickly (the Hub client itself retries for ~30 s).
-    Behind a proxy the answer is left to the Hub client."""
+    """Whether the URL's host resolves and accepts a TCP connection within ``timeout`` seconds in all (the Hub
+    client itself retries for ~30 s; a bare ``create_connection`` can block longer in DNS). Behind a proxy the
+    answer is left to the Hub client."""
     if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
         return True
     parsed = urlparse(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname or "", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    address = (parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80))
+    opened: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection(address, timeout=timeout):
+                opened.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, name="hub-probe", daemon=True)  # left behind if DNS hangs
+    thread.start()
+    thread.join(timeout)
+    return bool(opened)
+
+
+def _hub_problem() -> str | None:
+    """Why the Hub cannot be used now, or None."""
+    if _hub_offline():
+        return "HF_HUB_OFFLINE is set"
+    endpoint = _hub_endpoint()
+    return None if _reachable(endpoint) else f"the Hub at {endpoint} is unreachable"
 
 
 class Registry:
     """Styles from a manifest; resolves and verifies their weight files."""
 
     def __init__(self, manifest: str | Path | None = None, weights_dir: str | Path | None = None):
-        self.manifest = Path(manifest or os.environ.get("ANIMEGAN_MANIFEST") or MANIFEST)
+        """An absent default manifest is an empty registry; ANIMEGAN_MANIFEST naming a missing file is an error."""
+        named = os.environ.get("ANIMEGAN_MANIFEST")
+        self.manifest = Path(manifest or named or MANIFEST)
+        if not manifest and named and not self.manifest.is_file():
+            raise ManifestNotFoundError(f"ANIMEGAN_MANIFEST points to {self.manifest}, which does not exist")
         self.weights_dir = Path(weights_dir) if weights_dir else self.manifest.parent
         data = json.loads(self.manifest.read_text()) if self.manifest.exists() else {"styles": []}
         self._styles = {entry["id"]: Style.from_dict(entry) for entry in data.get("styles", [])}
@@ -105,33 +145,47 @@ class Registry:
             known = ", ".join(self._styles) or "none"
             raise UnknownStyleError(f"unknown style {style_id!r}; available: {known}") from None
 
+    def bundled_file(self, style: Style) -> Path:
+        """Where the style's file is looked for in the weights folder."""
+        return self.weights_dir / style.file
+
+    def cached_file(self, style: Style) -> Path | None:
+        """The Hub cache's copy at the pinned revision, if on disk (no network)."""
+        if not style.repo_id:
+            return None
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(style.repo_id, style.filename or style.file, cache_dir=_hub_cache(),
+                                        revision=style.revision)
+        return Path(cached) if isinstance(cached, str) else None
+
     def local_file(self, style: Style) -> Path | None:
         """The bundled file, or the Hub cache's copy, if either is on disk (no network)."""
-        bundled = self.weights_dir / style.file
-        if bundled.is_file():
-            return bundled
-        if style.repo_id:
-            from huggingface_hub import try_to_load_from_cache
-            cached = try_to_load_from_cache(style.repo_id, style.filename or style.file, revision=style.revision)
-            if isinstance(cached, str):
-                return Path(cached)
-        return None
+        bundled = self.bundled_file(style)
+        return bundled if bundled.is_file() else self.cached_file(style)
 
     def available(self) -> list[Style]:
         """Styles that can be loaded now: an intact file on disk, or a Hub copy that can be downloaded."""
-        hub_up: bool | None = None
-        found = []
-        for style in self.styles():
-            local = self.local_file(style)
-            if local is not None:
-                if self._intact(local, style.sha256):
-                    found.append(style)
-                continue
-            if style.repo_id and not _hub_offline():
-                hub_up = _reachable(_hub_endpoint()) if hub_up is None else hub_up
-                if hub_up:
-                    found.append(style)
-        return found
+        hub_problem = functools.cache(_hub_problem)
+        return [style for style in self.styles() if self._problem(style, hub_problem) is None]
+
+    def unavailable(self) -> dict[str, str]:
+        """``{style_id: one-line reason}`` for every style ``available()`` leaves out."""
+        hub_problem = functools.cache(_hub_problem)
+        problems = {style.id: self._problem(style, hub_problem) for style in self.styles()}
+        return {style_id: problem for style_id, problem in problems.items() if problem is not None}
+
+    def _problem(self, style: Style, hub_problem: Callable[[], str | None]) -> str | None:
+        """Why the style cannot be loaded now, or None (the Hub is only probed when no file is on disk)."""
+        local = self.local_file(style)
+        if local is not None:
+            intact = self._intact(local, style.sha256)
+            return None if intact else f"{local} is corrupt: its sha256 does not match the manifest"
+        missing = f"{self.bundled_file(style)} is missing"
+        if not style.repo_id:
+            return f"{missing} and the manifest gives no Hub source"
+        problem = hub_problem()
+        return None if problem is None else f"{missing} and {style.hub_uri} cannot be downloaded: {problem}"
 
     def _intact(self, path: Path, sha256: str) -> bool:
         """sha256 check, remembered per (path, size, mtime) so listing styles stays cheap."""
@@ -144,43 +198,50 @@ class Registry:
     def resolve(self, style_id: str, path: str | Path | None = None) -> Path:
         """Find, verify and return the style's weights file."""
         style = self.get(style_id)
-        tried: list[str] = []
-        candidate: Path | None = None
         if path is not None:
             candidate = Path(path)
-            tried.append(str(candidate))
             if not candidate.is_file():
                 raise WeightsNotFoundError(f"weights for style {style_id!r} not found at {candidate}")
-        else:
-            candidate = self.local_file(style)
-            tried.append(f"weights/{style.file}")
-            if candidate is None and style.repo_id:
-                candidate = self._download(style, tried)
+            self._check(style, candidate, f"{candidate} is not the weights of style {style_id!r}", "")
+            return candidate
+        bundled = self.bundled_file(style)
+        if bundled.is_file():
+            remedy = "; delete it to download it from the Hub" if style.repo_id else "; replace it with an intact copy"
+            self._check(style, bundled, f"weights for style {style_id!r} at {bundled} are corrupt", remedy)
+            return bundled
+        tried = [str(bundled)]
+        candidate = self.cached_file(style)
+        if candidate is None and style.repo_id:
+            candidate = self._download(style, tried)
         if candidate is None:
             raise WeightsNotFoundError(f"weights for style {style_id!r} not found (tried: {'; '.join(tried)})")
-        actual = sha256_of(candidate)
-        if actual != style.sha256:
-            raise WeightsCorruptError(f"weights for style {style_id!r} are corrupt: sha256 {actual[:12]}… "
-                                      f"does not match the manifest ({style.sha256[:12]}…); delete {candidate.name} "
-                                      f"and fetch it again")
+        from huggingface_hub.file_download import repo_folder_name
+
+        cache = Path(_hub_cache()) / repo_folder_name(repo_id=str(style.repo_id), repo_type="model")
+        self._check(style, candidate, f"weights for style {style_id!r} from {style.hub_uri} are corrupt",
+                    f"; delete {cache} to download them again")
         return candidate
+
+    @staticmethod
+    def _check(style: Style, path: Path, what: str, remedy: str) -> None:
+        """``WeightsCorruptError`` (``what``: sha256 mismatch, then ``remedy``) unless the file matches the manifest."""
+        actual = sha256_of(path)
+        if actual != style.sha256:
+            raise WeightsCorruptError(f"{what}: sha256 {actual[:12]}… does not match the manifest "
+                                      f"({style.sha256[:12]}…){remedy}")
 
     @staticmethod
     def _download(style: Style, tried: list[str]) -> Path | None:
         """Fetch from the Hub (revision pinned, cached); never hangs when offline."""
         from huggingface_hub import hf_hub_download
 
-        where = f"hf://{style.repo_id}/{style.filename or style.file}@{style.revision or 'main'}"
-        endpoint = _hub_endpoint()
-        if _hub_offline():
-            tried.append(f"{where} (HF_HUB_OFFLINE is set)")
-            return None
-        if not _reachable(endpoint):
-            tried.append(f"{where} (the Hub at {endpoint} is unreachable)")
+        problem = _hub_problem()
+        if problem is not None:
+            tried.append(f"{style.hub_uri} ({problem})")
             return None
         try:
             return Path(hf_hub_download(style.repo_id, style.filename or style.file, revision=style.revision,
-                                        endpoint=endpoint, etag_timeout=5))
+                                        cache_dir=_hub_cache(), endpoint=_hub_endpoint(), etag_timeout=5))
         except Exception as exc:  # any failure (HTTP, transport, disk) is reported as "not found, tried: ..."
-            tried.append(f"{where} ({type(exc).__name__})")
+            tried.append(f"{style.hub_uri} ({type(exc).__name__})")
             return None

@@ -1,19 +1,39 @@
-"""Registry: manifest lookup, sha256 refusal of corrupt files, offline Hub fallback with a clear error."""
+"""Registry: manifest lookup, sha256 refusal of corrupt files, Hub download (a local stand-in for the Hub's file
+endpoint), offline Hub fallback with a clear error, and why a style is unavailable."""
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
+import socket
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
+import numpy as np
 import pytest
 
-from animegan.errors import UnknownStyleError, WeightsCorruptError, WeightsNotFoundError
-from animegan.registry import MANIFEST, Registry
+from animegan.engine import OnnxGenerator
+from animegan.errors import ManifestNotFoundError, UnknownStyleError, WeightsCorruptError, WeightsNotFoundError
+from animegan.registry import MANIFEST, Registry, _reachable, sha256_of
+
+REPO = "someone/animegan-tiny"
+REVISION = "3c1e5a0f9b7d2e4c6a8b0d1f3e5c7a9b1d3f5e7a"
+
+
+def corrupted(data: bytes) -> bytes:
+    flipped = bytearray(data)
+    flipped[len(flipped) // 2] ^= 0xFF
+    return bytes(flipped)
 
 
 def test_resolves_the_bundled_file_after_checking_its_sha256(registry, tiny_weights):
     assert registry.resolve("tiny") == tiny_weights / "tiny.onnx"
     assert [s.id for s in registry.available()] == ["tiny"]
+    assert registry.unavailable() == {}
 
 
 def test_unknown_style_names_the_known_ones(registry):
@@ -24,57 +44,219 @@ def test_unknown_style_names_the_known_ones(registry):
 def test_corrupt_file_is_refused(tmp_path, tiny_weights):
     shutil.copytree(tiny_weights, tmp_path / "w")
     onnx_file = tmp_path / "w" / "tiny.onnx"
-    data = bytearray(onnx_file.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    onnx_file.write_bytes(bytes(data))
+    onnx_file.write_bytes(corrupted(onnx_file.read_bytes()))
     registry = Registry(tmp_path / "w" / "manifest.json")
     assert registry.available() == []  # listed only when it can really be loaded
-    with pytest.raises(WeightsCorruptError, match="corrupt"):
+    assert registry.unavailable() == {"tiny": f"{onnx_file} is corrupt: its sha256 does not match the manifest"}
+    with pytest.raises(WeightsCorruptError) as err:
         registry.resolve("tiny")
+    assert str(err.value).startswith(f"weights for style 'tiny' at {onnx_file} are corrupt: sha256 ")
+    assert str(err.value).endswith("; replace it with an intact copy")
 
 
 def test_explicit_path_wins_and_is_checked_too(registry, tiny_weights, tmp_path):
     copy = tmp_path / "elsewhere.onnx"
     shutil.copy(tiny_weights / "tiny.onnx", copy)
     assert registry.resolve("tiny", copy) == copy
-    with pytest.raises(WeightsNotFoundError):
-        registry.resolve("tiny", tmp_path / "missing.onnx")
+    missing = tmp_path / "missing.onnx"
+    with pytest.raises(WeightsNotFoundError) as err:
+        registry.resolve("tiny", missing)
+    assert str(err.value) == f"weights for style 'tiny' not found at {missing}"
+    copy.write_bytes(corrupted(copy.read_bytes()))
+    with pytest.raises(WeightsCorruptError) as err:
+        registry.resolve("tiny", copy)
+    message = str(err.value)
+    assert message.startswith(f"{copy} is not the weights of style 'tiny': sha256 ")
+    assert message.endswith("…)") and "delete" not in message and "again" not in message
+
+
+def test_missing_file_without_hub_source_says_which_path_was_tried(tmp_path, tiny_weights):
+    manifest = tmp_path / "manifests" / "manifest.json"
+    manifest.parent.mkdir()
+    shutil.copy(tiny_weights / "manifest.json", manifest)
+    registry = Registry(manifest, weights_dir=tmp_path / "models")
+    missing = tmp_path / "models" / "tiny.onnx"
+    assert registry.unavailable() == {"tiny": f"{missing} is missing and the manifest gives no Hub source"}
+    with pytest.raises(WeightsNotFoundError) as err:
+        registry.resolve("tiny")
+    assert str(err.value) == f"weights for style 'tiny' not found (tried: {missing})"
+
+
+def test_mistyped_manifest_variable_is_an_error(tmp_path, monkeypatch, tiny_weights):
+    missing = tmp_path / "manifset.json"
+    monkeypatch.setenv("ANIMEGAN_MANIFEST", str(missing))
+    with pytest.raises(ManifestNotFoundError, match=f"^ANIMEGAN_MANIFEST points to {re.escape(str(missing))}, "):
+        Registry()
+    assert Registry(tiny_weights / "manifest.json").styles()  # an explicit manifest still wins
+    monkeypatch.delenv("ANIMEGAN_MANIFEST")
+    assert Registry().manifest == MANIFEST
+    assert Registry(tmp_path / "none.json").styles() == []  # an explicitly given, absent manifest: no styles
+
+
+class FakeHub:
+    """A local stand-in for the Hub's file endpoint ``{endpoint}/{repo_id}/resolve/{revision}/{filename}``: HEAD
+    answers with the headers ``hf_hub_download`` needs (X-Repo-Commit, ETag, Content-Length), GET with the bytes."""
+
+    def __init__(self, files: dict[tuple[str, str, str], bytes]):
+        self.files = files
+        self.requests: list[tuple[str, str]] = []
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_HEAD(self) -> None:
+                hub.answer(self, send_body=False)
+
+            def do_GET(self) -> None:
+                hub.answer(self, send_body=True)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, handler: BaseHTTPRequestHandler, send_body: bool) -> None:
+        path = unquote(urlparse(handler.path).path)
+        self.requests.append((handler.command, path))
+        match = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
+        data = self.files.get(match.groups()) if match else None
+        if data is None:
+            handler.send_response(404)
+            handler.send_header("X-Error-Code", "EntryNotFound")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        handler.send_response(200)
+        handler.send_header("X-Repo-Commit", match.group(2))
+        handler.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
+        handler.send_header("Content-Length", str(len(data)))
+        handler.send_header("Content-Type", "application/octet-stream")
+        handler.end_headers()
+        if send_body:
+            handler.wfile.write(data)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture()
 def hub_only_registry(tmp_path, monkeypatch, tiny_weights) -> Registry:
-    """The tiny style with no bundled file, only a (never uploaded) Hub location; empty Hub cache."""
+    """The tiny style with no bundled file, only a Hub location; empty Hub cache under tmp_path."""
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
     entry = json.loads((tiny_weights / "manifest.json").read_text())["styles"][0]
-    entry["hub"] = {"repo_id": "someone/animegan-tiny", "filename": "tiny.onnx", "revision": "0" * 40}
+    entry["hub"] = {"repo_id": REPO, "filename": "tiny.onnx", "revision": REVISION}
     (tmp_path / "manifest.json").write_text(json.dumps({"styles": [entry]}))
     return Registry(tmp_path / "manifest.json")
 
 
-def _resolve_error(registry: Registry) -> str:
+def serve(monkeypatch, data: bytes) -> FakeHub:
+    """A FakeHub holding ``data`` as the style's file at the pinned revision, set as HF_ENDPOINT."""
+    from huggingface_hub import constants
+
+    hub = FakeHub({(REPO, REVISION, "tiny.onnx"): data})
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the library reads the variable once, at import
+    return hub
+
+
+@pytest.fixture()
+def hub_with_the_file(monkeypatch, tiny_weights):
+    hub = serve(monkeypatch, (tiny_weights / "tiny.onnx").read_bytes())
+    yield hub
+    hub.close()
+
+
+@pytest.fixture()
+def hub_with_other_bytes(monkeypatch, tiny_weights):
+    hub = serve(monkeypatch, corrupted((tiny_weights / "tiny.onnx").read_bytes()))
+    yield hub
+    hub.close()
+
+
+def test_hub_download_is_pinned_cached_verified_and_usable(hub_only_registry, hub_with_the_file, tmp_path,
+                                                           tiny_weights, portrait):
+    registry, hub = hub_only_registry, hub_with_the_file
+    assert [s.id for s in registry.available()] == ["tiny"]  # the endpoint answers
+    assert registry.unavailable() == {}
+    path = registry.resolve("tiny")
+    assert path.is_relative_to(tmp_path / "hf" / "hub") and path.name == "tiny.onnx"
+    assert sha256_of(path) == registry.get("tiny").sha256
+    assert ("HEAD", f"/{REPO}/resolve/{REVISION}/tiny.onnx") in hub.requests
+    assert ("GET", f"/{REPO}/resolve/{REVISION}/tiny.onnx") in hub.requests
+    photo = np.ascontiguousarray(portrait[:96, :80])
+    expected = OnnxGenerator(tiny_weights / "tiny.onnx", multiple=4, threads=1)(photo)
+    np.testing.assert_array_equal(OnnxGenerator(path, multiple=4, threads=1)(photo), expected)
+    seen = len(hub.requests)
+    assert registry.resolve("tiny") == path  # from the cache, without asking the Hub again
+    assert len(hub.requests) == seen
+
+
+def test_hub_serving_other_bytes_is_refused(hub_only_registry, hub_with_other_bytes, tmp_path):
+    registry = hub_only_registry
+    with pytest.raises(WeightsCorruptError) as err:
+        registry.resolve("tiny")
+    message = str(err.value)
+    assert message.startswith(f"weights for style 'tiny' from hf://{REPO}/tiny.onnx@{REVISION} are corrupt: sha256 ")
+    assert message.endswith(f"; delete {tmp_path / 'hf' / 'hub' / 'models--someone--animegan-tiny'} "
+                            "to download them again")
+    assert registry.available() == []
+    assert registry.unavailable()["tiny"].endswith(" is corrupt: its sha256 does not match the manifest")
+
+
+def _resolve_error(registry: Registry, tmp_path: Path) -> str:
     start = time.monotonic()
     with pytest.raises(WeightsNotFoundError) as err:
         registry.resolve("tiny")
     assert time.monotonic() - start < 5, "a missing network must not hang"
     message = str(err.value)
-    assert "weights/tiny.onnx" in message and "hf://someone/animegan-tiny/tiny.onnx" in message
+    assert message.startswith(f"weights for style 'tiny' not found (tried: {tmp_path / 'tiny.onnx'}; "
+                              f"hf://{REPO}/tiny.onnx@{REVISION} (")
     assert "\n" not in message
     return message
 
 
-def test_offline_hub_fails_fast_with_what_was_tried(hub_only_registry, monkeypatch):
+def test_offline_hub_fails_fast_with_what_was_tried(hub_only_registry, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert hub_only_registry.available() == []
-    assert "HF_HUB_OFFLINE" in _resolve_error(hub_only_registry)
+    assert hub_only_registry.unavailable() == {
+        "tiny": f"{tmp_path / 'tiny.onnx'} is missing and hf://{REPO}/tiny.onnx@{REVISION} cannot be downloaded: "
+                "HF_HUB_OFFLINE is set"}
+    assert _resolve_error(hub_only_registry, tmp_path).endswith("(HF_HUB_OFFLINE is set))")
 
 
-def test_unreachable_hub_fails_fast(hub_only_registry, monkeypatch):
+def test_unreachable_hub_fails_fast(hub_only_registry, monkeypatch, tmp_path):
     from tests.conftest import free_port
 
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    assert "unreachable" in _resolve_error(hub_only_registry)
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    assert hub_only_registry.available() == []
+    reason = hub_only_registry.unavailable()["tiny"]
+    assert reason.endswith(f"cannot be downloaded: the Hub at {endpoint} is unreachable")
+    assert _resolve_error(hub_only_registry, tmp_path).endswith(f"(the Hub at {endpoint} is unreachable))")
+
+
+def test_reachability_probe_is_bounded_when_dns_hangs(monkeypatch):
+    """A resolver that never answers (broken DNS) must not hold the probe past its timeout."""
+    release = threading.Event()
+
+    def hanging_getaddrinfo(*args, **kwargs):
+        release.wait(30)
+        raise socket.gaierror("no answer")
+
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(socket, "getaddrinfo", hanging_getaddrinfo)
+    try:
+        start = time.monotonic()
+        assert _reachable("https://hub.example.invalid", timeout=0.3) is False
+        assert time.monotonic() - start < 1.5
+    finally:
+        release.set()
 
 
 def test_bundled_manifest_entries_are_complete():
