@@ -1,36 +1,55 @@
 """Command line: ``python -m animegan INPUT... --style ID --output PATH``.
 
-A file in → a file out; a folder in → a folder out (same relative names, ``.png``). A bad file prints
-``error: <file>: <reason>`` and the others still finish; the exit status is 1 if any failed.
+One file in → a file out (``-o x.png``) or into a folder; a folder, or several inputs, in → a folder out (same
+relative names, ``.png``). A bad file prints ``error: <file>: <reason>`` and the others still finish; the exit status
+is 1 if any failed, 2 for bad options.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
 from PIL import Image
 from tqdm import tqdm
 
-from animegan.errors import AnimeGANError
+from animegan.engine import default_threads
+from animegan.errors import AnimeGANError, InvalidOptionError
 from animegan.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
-from animegan.stylizer import Stylizer, check_max_size
+from animegan.stylizer import Stylizer, check_max_size, failure_reason
 
 
-def plan(inputs: list[Path], output: Path | None) -> list[tuple[Path, Path]]:
-    """(source, destination) pairs. Folders expand to their images; several inputs need an output folder.
+def output_is_file(inputs: list[Path], output: Path | None) -> bool:
+    """Whether ``-o`` names the output file: for one input file, when ``-o`` is an existing file or has a suffix.
+
+    A folder input, or several inputs, need an output folder: an ``-o`` that is a file or has an image suffix is
+    refused with ``InvalidOptionError``.
+    """
+    if output is None or output.is_dir():
+        return False
+    if len(inputs) == 1 and not inputs[0].is_dir():
+        return bool(output.suffix) or output.exists()
+    suffix = output.suffix.lower()
+    if output.exists() or suffix in IMAGE_SUFFIXES or suffix in Image.registered_extensions():
+        what = "several inputs need" if len(inputs) > 1 else "a folder input needs"
+        raise InvalidOptionError(f"{what} an output folder, got {output}")
+    return False
+
+
+def plan(inputs: list[Path], output: Path | None, to_file: bool = False) -> list[tuple[Path, Path]]:
+    """(source, destination) pairs. Folders expand to their images; ``to_file``: ``output`` is the one input's file.
 
     Outputs are PNG; when two sources would land on the same name (``a.jpg`` and ``a.png``), the source's
     extension is kept in the name (``a_png.png``).
     """
     jobs: list[tuple[Path, Path]] = []
-    single_file = len(inputs) == 1 and not inputs[0].is_dir()
     for source in inputs:
         if source.is_dir():
             out_dir = output or source.resolve().with_name(source.resolve().name + "_anime")
             for path in sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
                 jobs.append((path, (out_dir / path.relative_to(source)).with_suffix(".png")))
-        elif single_file and output is not None and output.suffix:
+        elif to_file and output is not None:
             jobs.append((source, output))
         else:
             out_dir = output or source.parent
@@ -60,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("inputs", nargs="*", type=Path, help="image files and/or folders")
     p.add_argument("-s", "--style", help="style id (see --list-styles); default: the first available")
     p.add_argument("-o", "--output", type=Path,
-                   help="output file (one input) or folder; default: <name>_anime.png beside each input, "
+                   help="output file (one input file) or folder; default: <name>_anime.png beside each input, "
                         "<folder>_anime/ for a folder")
     p.add_argument("--list-styles", action="store_true", help="list the styles that can be loaded, one per line")
     p.add_argument("--no-faces", action="store_true", help="skip the per-face enhancement pass")
@@ -68,47 +87,66 @@ def main(argv: list[str] | None = None) -> int:
                    help="long side to stylize at (the result keeps the input size); 0 = full resolution; "
                         "default: the style's working size")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
-    p.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
+    p.add_argument("--threads", type=int, help="onnxruntime threads (default: ANIMEGAN_THREADS, else all cores)")
+    p.add_argument("--debug", action="store_true", help="also print the traceback of internal errors")
     args = p.parse_args(argv)
+    if not args.inputs and not args.list_styles:
+        p.error("give at least one input file or folder (or --list-styles)")
+    if not args.debug:
+        logging.getLogger("animegan").setLevel(logging.CRITICAL)  # internal errors stay one line each
+    try:
+        return run(args)
+    except AnimeGANError as exc:  # a bad option or setting, found before any file is stylized
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
-    stylizer = Stylizer(threads=args.threads, max_pixels=args.max_pixels)
+
+def run(args: argparse.Namespace) -> int:
+    """List the styles, or stylize every input; the exit status (1 if any file failed)."""
+    stylizer = Stylizer(threads=args.threads or default_threads(), max_pixels=args.max_pixels)
     if args.list_styles:
         for style in stylizer.available_styles():
             print(f"{style.id}\t{style.name}\t{style.description}")
         return 0
-    if not args.inputs:
-        p.error("give at least one input file or folder (or --list-styles)")
+    to_file = output_is_file(args.inputs, args.output)
+    if to_file and args.output.suffix.lower() not in Image.registered_extensions():
+        raise InvalidOptionError(f"{args.output.name}: unknown output format; use .png, .jpg or .webp")
     missing = [str(x) for x in args.inputs if not x.exists()]
     for name in missing:
         print(f"error: {name}: file not found", file=sys.stderr)
-    jobs = plan([x for x in args.inputs if x.exists()], args.output)
+    jobs = plan([x for x in args.inputs if x.exists()], args.output, to_file)
     if not jobs and not missing:
         print("error: no images found in the given folders", file=sys.stderr)
         return 1
-    if args.output is not None and args.output.suffix and len(jobs) == 1:
-        if args.output.suffix.lower() not in Image.registered_extensions():
-            print(f"error: {args.output.name}: unknown output format; use .png, .jpg or .webp", file=sys.stderr)
-            return 2
-    try:
-        style = args.style or stylizer.default_style
-        stylizer.generator(style)
-    except AnimeGANError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    style = args.style or stylizer.default_style
+    stylizer.generator(style)  # a missing or corrupt style is one error, up front
     failed = len(missing)
-    for source, destination in tqdm(jobs, desc=f"stylizing ({style})", unit="img", disable=len(jobs) < 2):
-        try:
-            image = stylizer.stylize(source, style, faces=not args.no_faces, max_size=args.max_size)
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            if image.mode == "RGBA" and destination.suffix.lower() in {".jpg", ".jpeg"}:
-                image = image.convert("RGB")  # JPEG has no alpha
-            image.save(destination)
-            if len(jobs) == 1:
-                print(destination)
-        except (AnimeGANError, OSError) as exc:
+    results = stylizer.iter_stylize([source for source, _ in jobs], style, faces=not args.no_faces,
+                                    max_size=args.max_size)
+    for (source, destination), result in tqdm(zip(jobs, results), total=len(jobs), desc=f"stylizing ({style})",
+                                              unit="img", disable=len(jobs) < 2):
+        error = result.error
+        if result.image is not None:
+            try:
+                save(result.image, destination)
+            except OSError as exc:  # permission denied, disk full, a format that cannot hold this mode...
+                error = str(exc)
+            except Exception as exc:
+                error = failure_reason(exc, str(source))
+        if error is not None:
             failed += 1
-            tqdm.write(f"error: {source}: {exc}", file=sys.stderr)
+            tqdm.write(f"error: {source}: {error}", file=sys.stderr)
+        elif len(jobs) == 1:
+            print(destination)
     return 1 if failed else 0
+
+
+def save(image: Image.Image, destination: Path) -> None:
+    """Write ``image``, creating its folder; JPEG gets RGB (it has no alpha)."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if image.mode == "RGBA" and destination.suffix.lower() in {".jpg", ".jpeg"}:
+        image = image.convert("RGB")
+    image.save(destination)
 
 
 if __name__ == "__main__":

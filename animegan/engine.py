@@ -19,10 +19,14 @@ DEFAULT_OVERLAP = 64    # overlap between neighbouring tiles (pixels)
 
 
 def default_threads() -> int:
-    """Threads per session: ANIMEGAN_THREADS, else every core this process may use."""
-    env = os.environ.get("ANIMEGAN_THREADS")
+    """Threads per session: ANIMEGAN_THREADS (a positive integer), else every core this process may use."""
+    from animegan.errors import InvalidOptionError
+
+    env = os.environ.get("ANIMEGAN_THREADS", "").strip()
     if env:
-        return max(1, int(env))
+        if not env.isdecimal() or int(env) < 1:
+            raise InvalidOptionError(f"ANIMEGAN_THREADS must be a positive integer, got {env!r}")
+        return int(env)
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 

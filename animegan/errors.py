@@ -14,6 +14,10 @@ class ImageTooLargeError(AnimeGANError):
     """The input has more pixels than the configured limit (decompression-bomb guard included)."""
 
 
+class InvalidOptionError(AnimeGANError):
+    """An option or setting has a value it cannot take (``max_size``, ``ANIMEGAN_THREADS``, CLI ``--output``...)."""
+
+
 class UnknownStyleError(AnimeGANError):
     """No style with this id is registered."""
 

@@ -33,7 +33,10 @@ from PIL import ExifTags, Image
 from .errors import ImageTooLargeError, InvalidImageError
 
 DEFAULT_MAX_PIXELS = 40_000_000   # hard refusal limit (decompression-bomb guard)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".avif"}  # what folder scans pick up
+# What folder scans pick up: the FORMATS files people keep photos in, plus HEIC/HEIF so that iPhone pictures get
+# their own clear error instead of being skipped.
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".avif", ".bmp", ".gif", ".tif", ".tiff",
+                  ".ppm", ".qoi", ".jp2", ".heic", ".heif"}
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "BMP", "DIB", "TIFF", "ICO", "PPM", "JPEG2000", "QOI")
 
 CORRUPT = "image data is truncated or corrupt"

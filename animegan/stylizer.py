@@ -2,6 +2,7 @@
 size → stylize each face on its own (aligned, ~512²) and blend it in → restore alpha."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -12,7 +13,7 @@ from typing import Any
 from PIL import Image
 
 from animegan.engine import OnnxGenerator
-from animegan.errors import AnimeGANError, NoStylesError
+from animegan.errors import AnimeGANError, InvalidOptionError, NoStylesError
 from animegan.faces import FacePipeline
 from animegan.imageio import DEFAULT_MAX_PIXELS, fit_within, load_picture, resize_to, to_pil
 from animegan.registry import Registry, Style
@@ -92,7 +93,7 @@ class Stylizer:
     def iter_stylize(self, images: Iterable[ImageInput], style: str | None = None, faces: bool = True,
                      max_size: int | None = -1, progress: Progress | None = None) -> Iterator[BatchResult]:
         """Stylize a batch one picture at a time (a caller can save each result and let it go); a bad item is
-        reported in its ``BatchResult.error`` and the others still finish."""
+        reported in its ``BatchResult.error`` (see ``failure_reason``) and the others still finish."""
         items: Sequence[ImageInput] = list(images)
         style_id = style or self.default_style
         self.generator(style_id)  # a missing/corrupt style fails the whole batch once, up front
@@ -103,10 +104,11 @@ class Stylizer:
                 progress(index, len(items), name)
             start = time.perf_counter()
             try:
-                image = self.stylize(item, style_id, faces=faces, max_size=max_size)
-                yield BatchResult(name, image=image, seconds=time.perf_counter() - start)
-            except AnimeGANError as exc:
-                yield BatchResult(name, error=str(exc), seconds=time.perf_counter() - start)
+                result = BatchResult(name, image=self.stylize(item, style_id, faces=faces, max_size=max_size))
+            except Exception as exc:  # any failure is this item's; yielded outside so its traceback is freed
+                result = BatchResult(name, error=failure_reason(exc, name))
+            result.seconds = time.perf_counter() - start
+            yield result
         if progress:
             progress(len(items), len(items), "done")
 
@@ -116,13 +118,23 @@ class Stylizer:
         return list(self.iter_stylize(images, style, faces, max_size, progress))
 
 
+def failure_reason(exc: Exception, source: str) -> str:
+    """One line saying why ``source`` failed; the traceback of an unexpected error is logged."""
+    if isinstance(exc, AnimeGANError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory; try a smaller max_size"
+    logging.getLogger(__name__).error("%s: internal error", source, exc_info=exc)
+    return " ".join(f"internal error: {type(exc).__name__}: {exc}".split())
+
+
 def check_max_size(max_size: int | None) -> int | None:
     """Validate ``max_size``: -1 (style's working size), 0/None (full resolution) or a long side >= 64 px."""
     if max_size is None or max_size in (-1, 0):
         return max_size
     if not isinstance(max_size, int) or max_size < 64:
-        raise AnimeGANError(f"max_size must be -1 (the style's size), 0 (full resolution) or a long side of at "
-                            f"least 64 px, got {max_size!r}")
+        raise InvalidOptionError(f"max_size must be -1 (the style's size), 0 (full resolution) or a long side of at "
+                                 f"least 64 px, got {max_size!r}")
     return max_size
 
 

@@ -1,4 +1,5 @@
-"""CLI: files and folders, --list-styles, per-file errors on one line, non-zero exit when any failed."""
+"""CLI: files and folders, --list-styles, per-file errors on one line, non-zero exit when any failed, an output
+file only for one input file."""
 from __future__ import annotations
 
 import os
@@ -7,14 +8,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
+
+from tests.conftest import write_manifest
+from tests.corpus import build_case
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(tiny_weights: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANIMEGAN_MANIFEST=str(tiny_weights / "manifest.json"), ANIMEGAN_THREADS="1",
-               HF_HUB_OFFLINE="1")
+def run_cli(tiny_weights: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ANIMEGAN_MANIFEST": str(tiny_weights / "manifest.json"), "ANIMEGAN_THREADS": "1",
+           "HF_HUB_OFFLINE": "1", **env_vars}
     return subprocess.run([sys.executable, "-m", "animegan", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
 
@@ -82,3 +87,80 @@ def test_bad_options_and_empty_folders_are_clear_errors(tiny_weights, portrait_f
     for args, code, message in cases:
         result = run_cli(tiny_weights, *args)
         assert result.returncode == code and message in result.stderr and "Traceback" not in result.stderr
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    assert "Traceback" not in result.stderr
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def test_folder_with_a_heic_file_reports_it_and_finishes_the_others(tiny_weights, portrait, tmp_path):
+    src = tmp_path / "iphone"
+    src.mkdir()
+    Image.fromarray(portrait[:64, :64]).save(src / "a.jpg")
+    Image.fromarray(portrait[64:128, :64]).save(src / "b.png")
+    heic = build_case("fake_heic", src).path
+    result = run_cli(tiny_weights, str(src), "--no-faces", "-o", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert error_lines(result) == [f"error: {heic}: HEIC/HEIF is not supported; convert it to JPEG or PNG"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+
+
+def test_engine_failure_is_one_line_per_file(tiny_weights, portrait, tmp_path):
+    """A style whose file matches its sha256 but is not ONNX: onnxruntime fails inside the run, for each file."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    broken = weights / "broken.onnx"
+    broken.write_bytes(b"not an ONNX model")
+    write_manifest(weights, broken, style_id="broken")
+    for name in ("a.jpg", "b.jpg"):
+        Image.fromarray(portrait[:64, :64]).save(tmp_path / name)
+    args = [str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg"), "--no-faces", "-o", str(tmp_path / "out")]
+    result = run_cli(weights, *args)
+    assert result.returncode == 1
+    errors = error_lines(result)
+    assert [line.split(": ")[1] for line in errors] == [str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")]
+    assert all(": internal error: " in line for line in errors)
+    assert not (tmp_path / "out").exists()
+    debug = run_cli(weights, *args, "--debug")
+    assert debug.returncode == 1 and debug.stderr.count("Traceback") == 2
+
+
+def test_bad_animegan_threads_is_a_clear_error(tiny_weights, portrait_file):
+    result = run_cli(tiny_weights, str(portrait_file), ANIMEGAN_THREADS="abc")
+    assert result.returncode == 2
+    assert error_lines(result) == ["error: ANIMEGAN_THREADS must be a positive integer, got 'abc'"]
+
+
+def test_folder_input_with_a_dotted_output_name_writes_a_folder(tiny_weights, portrait, tmp_path):
+    (tmp_path / "photos").mkdir()
+    Image.fromarray(portrait[:64, :64]).save(tmp_path / "photos" / "a.jpg")
+    result = run_cli(tiny_weights, str(tmp_path / "photos"), "--no-faces", "-o", str(tmp_path / "out.v2"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out.v2" / "a.png").is_file()
+
+
+def test_one_file_into_an_existing_folder(tiny_weights, portrait_file, tmp_path):
+    (tmp_path / "done.v1").mkdir()
+    result = run_cli(tiny_weights, str(portrait_file), "--no-faces", "-o", str(tmp_path / "done.v1"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "done.v1" / "portrait_anime.png").is_file()
+
+
+@pytest.mark.parametrize("inputs, output, message", [
+    (["a.jpg", "b.jpg"], "result.png", "several inputs need an output folder, got {}"),
+    (["a.jpg", "missing.jpg"], "result.webp", "several inputs need an output folder, got {}"),
+    (["photos"], "result.png", "a folder input needs an output folder, got {}"),
+    (["photos"], "notes", "a folder input needs an output folder, got {}"),   # an existing file
+])
+def test_several_inputs_or_a_folder_need_an_output_folder(tiny_weights, portrait, tmp_path, inputs, output,
+                                                         message):
+    (tmp_path / "photos").mkdir()
+    for path in (tmp_path / "a.jpg", tmp_path / "b.jpg", tmp_path / "photos" / "c.jpg"):
+        Image.fromarray(portrait[:64, :64]).save(path)
+    (tmp_path / "notes").write_text("not a folder")
+    out = tmp_path / output
+    result = run_cli(tiny_weights, *(str(tmp_path / name) for name in inputs), "-o", str(out))
+    assert result.returncode == 2
+    assert error_lines(result) == [f"error: {message.format(out)}"]
+    assert not out.is_dir()

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from animegan.engine import OnnxGenerator, _tile_layout
+from animegan.engine import OnnxGenerator, _tile_layout, default_threads
+from animegan.errors import InvalidOptionError
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +55,18 @@ def test_session_is_safe_to_share_between_threads(engine, portrait):
         outs = list(pool.map(engine, crops))
     for crop, out in zip(crops, outs):
         assert np.array_equal(out, engine(crop))
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5"])
+def test_bad_animegan_threads_is_a_clear_one_line_error(monkeypatch, value):
+    monkeypatch.setenv("ANIMEGAN_THREADS", value)
+    with pytest.raises(InvalidOptionError) as raised:
+        default_threads()
+    assert str(raised.value) == f"ANIMEGAN_THREADS must be a positive integer, got {value!r}"
+
+
+def test_animegan_threads_sets_the_thread_count_and_blank_means_unset(monkeypatch):
+    monkeypatch.setenv("ANIMEGAN_THREADS", "3")
+    assert default_threads() == 3
+    monkeypatch.setenv("ANIMEGAN_THREADS", " ")
+    assert default_threads() >= 1

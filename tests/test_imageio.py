@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from animegan.errors import ImageTooLargeError, InvalidImageError
-from animegan.imageio import DEFAULT_MAX_PIXELS, Picture, fit_within, load_picture, resize_to, to_pil
+from animegan.imageio import (DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, Picture, fit_within, load_picture, resize_to,
+                              to_pil)
 from tests.corpus import CASE_NAMES, CorpusCase, astronaut, build_case, coffee
 
 PATH_ONLY = {"directory", "missing_file"}   # cases with no bytes to pass
@@ -266,6 +267,21 @@ def test_invalid_arrays(array: np.ndarray, fragment: str) -> None:
 def test_array_too_large() -> None:
     with pytest.raises(ImageTooLargeError, match="^image is 8×6 = "):
         load_picture(np.zeros((6, 8, 3), np.uint8), max_pixels=47)
+
+
+@pytest.mark.parametrize("suffix", sorted(IMAGE_SUFFIXES - {".heic", ".heif"}))
+def test_every_scanned_suffix_decodes(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"photo{suffix}"
+    Image.fromarray(coffee()[:48, :64]).save(path)
+    assert load_picture(path).rgb.shape == (48, 64, 3)
+
+
+@pytest.mark.parametrize("suffix", [".heic", ".HEIF"])
+def test_scanned_heic_suffixes_get_the_clear_heic_error(tmp_path: Path, suffix: str) -> None:
+    path = build_case("fake_heic", tmp_path).path.rename(tmp_path / f"IMG_0002{suffix}")
+    assert suffix.lower() in IMAGE_SUFFIXES
+    with pytest.raises(InvalidImageError, match="^HEIC/HEIF is not supported; convert it to JPEG or PNG$"):
+        load_picture(path)
 
 
 def test_missing_file_message_has_name_not_path(tmp_path: Path) -> None:

@@ -1,12 +1,33 @@
-"""Public API: stylize() keeps size and alpha, faces on/off both work, batches go on past bad files."""
+"""Public API: stylize() keeps size and alpha, faces on/off both work, batches go on past bad files (and past
+unexpected errors: out of memory, an engine failure)."""
 from __future__ import annotations
+
+import json
+import logging
+import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import animegan
-from animegan.errors import InvalidImageError, UnknownStyleError
+from animegan.errors import AnimeGANError, InvalidImageError, InvalidOptionError, UnknownStyleError
+from animegan.registry import Registry, sha256_of
+from animegan.stylizer import Stylizer
+
+
+@pytest.fixture(scope="module")
+def two_styles(tiny_weights, tmp_path_factory) -> Registry:
+    """The tiny style, and a "broken" one whose file matches its sha256 but is not ONNX: onnxruntime fails when
+    the session is first created, inside the run."""
+    folder = tmp_path_factory.mktemp("two-styles")
+    shutil.copy(tiny_weights / "tiny.onnx", folder)
+    broken = folder / "broken.onnx"
+    broken.write_bytes(b"not an ONNX model, but exactly the bytes the manifest vouches for")
+    tiny = json.loads((tiny_weights / "manifest.json").read_text())["styles"][0]
+    entries = [tiny, {**tiny, "id": "broken", "file": broken.name, "sha256": sha256_of(broken)}]
+    (folder / "manifest.json").write_text(json.dumps({"styles": entries}))
+    return Registry(folder / "manifest.json")
 
 
 def test_stylize_returns_a_changed_picture_of_the_input_size(stylizer, portrait):
@@ -55,6 +76,40 @@ def test_stylize_many_reports_bad_items_and_finishes_the_rest(stylizer, portrait
     assert seen[0] == (0, 3) and seen[-1] == (3, 3)
 
 
+def test_out_of_memory_fails_only_that_item(registry, portrait):
+    stylizer = Stylizer(registry=registry, threads=1, max_pixels=2 ** 50)
+    # a real 2^24 × 2^24 picture (a read-only broadcast view): copying it out needs 768 TiB, more than any
+    # address space, so numpy raises MemoryError on every machine without touching memory
+    huge = np.broadcast_to(portrait[:1, :1], (2 ** 24, 2 ** 24, 3))
+    results = stylizer.stylize_many([portrait, huge, portrait[:64, :96]], "tiny", faces=False, max_size=0)
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].error == "out of memory; try a smaller max_size"
+    assert results[2].image.size == (96, 64)
+
+
+def test_engine_failure_is_a_one_line_error_per_item_and_logged(two_styles, portrait, caplog):
+    stylizer = Stylizer(registry=two_styles, threads=1)
+    with caplog.at_level(logging.ERROR, logger="animegan.stylizer"):
+        broken = stylizer.stylize_many([portrait, portrait[:64, :64]], "broken", faces=False)
+    assert [r.ok for r in broken] == [False, False]
+    for result in broken:
+        assert result.error.startswith("internal error: ") and "\n" not in result.error
+        assert "Protobuf" in result.error or "ONNX" in result.error   # onnxruntime's own reason, kept
+    assert len(caplog.records) == 2 and all(r.exc_info for r in caplog.records)
+    assert caplog.records[0].getMessage() == "image 1: internal error"
+    # the same stylizer goes on with a working style
+    assert [r.ok for r in stylizer.stylize_many([portrait], "tiny", faces=False)] == [True]
+
+
+@pytest.mark.parametrize("max_size", [10, -2, 100.5, "512"])
+def test_bad_max_size_is_an_invalid_option_error(stylizer, portrait, max_size):
+    with pytest.raises(InvalidOptionError, match="max_size must be"):
+        stylizer.stylize(portrait, "tiny", max_size=max_size)
+    with pytest.raises(InvalidOptionError):
+        stylizer.stylize_many([portrait], "tiny", max_size=max_size)
+    assert issubclass(InvalidOptionError, AnimeGANError)
+
+
 def test_package_exports_the_documented_api():
-    for name in ("stylize", "stylize_many", "available_styles", "Stylizer"):
+    for name in ("stylize", "stylize_many", "available_styles", "Stylizer", "InvalidOptionError"):
         assert hasattr(animegan, name)
