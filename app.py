@@ -8,6 +8,7 @@ and EXIF orientation, alpha and the pixel limit are handled in one place.
 import logging
 import math
 import signal
+import sys
 import tempfile
 import time
 import zipfile
@@ -228,6 +229,8 @@ class AnimeApp:
     def __init__(self, stylizer: Stylizer):
         self.stylizer = stylizer
         self.styles = stylizer.available_styles()
+        for style_id, why in stylizer.registry.unavailable().items():
+            log.warning("style %s is not available: %s", style_id, why)
         self.preview_ids: list[str] = []
         self.previews = self._render_previews()
 
@@ -238,7 +241,7 @@ class AnimeApp:
     def resolve_style(self, wanted: str | None) -> Style:
         """A style by id or display name (case-insensitive)."""
         if not self.styles:
-            raise NoStylesError()
+            raise NoStylesError(self.stylizer.registry.unavailable())
         key = (wanted or "").strip().casefold()
         for style in self.styles:
             if key in (style.id.casefold(), style.name.casefold()):
@@ -486,7 +489,10 @@ def serve(demo: gr.Blocks, **launch_options: Any) -> Any:
 def main() -> None:
     """Serve until Ctrl-C or SIGTERM, then shut down cleanly: Gradio deletes the files the session created."""
     logging.basicConfig()
-    demo = build_demo()
+    try:
+        demo = build_demo()
+    except AnimeGANError as exc:    # e.g. ANIMEGAN_MANIFEST names a file that does not exist
+        sys.exit(f"error: {exc}")
     signal.signal(signal.SIGTERM, lambda signum, frame: demo.close())
     serve(demo)
     demo.close()    # after Ctrl-C: also ends open connections (browser heartbeats) that would hold up the cleanup

@@ -4,13 +4,14 @@
     >>> [s.id for s in animegan.available_styles()]
     >>> animegan.stylize("photo.jpg", style="hayao").save("anime.png")
 """
-from animegan.errors import (AnimeGANError, ImageTooLargeError, InvalidImageError, InvalidOptionError, NoStylesError,
-                             UnknownStyleError, WeightsCorruptError, WeightsNotFoundError)
+from animegan.errors import (AnimeGANError, ImageTooLargeError, InvalidImageError, InvalidOptionError,
+                             ManifestNotFoundError, NoStylesError, UnknownStyleError, WeightsCorruptError,
+                             WeightsNotFoundError)
 from animegan.registry import Registry, Style
 from animegan.stylizer import BatchResult, Stylizer, available_styles, stylize, stylize_many
 
 __all__ = [
-    "AnimeGANError", "BatchResult", "ImageTooLargeError", "InvalidImageError", "InvalidOptionError", "NoStylesError",
-    "Registry", "Style", "Stylizer", "UnknownStyleError", "WeightsCorruptError", "WeightsNotFoundError",
-    "available_styles", "stylize", "stylize_many",
+    "AnimeGANError", "BatchResult", "ImageTooLargeError", "InvalidImageError", "InvalidOptionError",
+    "ManifestNotFoundError", "NoStylesError", "Registry", "Style", "Stylizer", "UnknownStyleError",
+    "WeightsCorruptError", "WeightsNotFoundError", "available_styles", "stylize", "stylize_many",
 ]

@@ -74,6 +74,17 @@ def max_size_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def positive_int(text: str) -> int:
+    """argparse type for --threads and --max-pixels."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m animegan", description="Turn photos into anime pictures.")
     p.add_argument("inputs", nargs="*", type=Path, help="image files and/or folders")
@@ -86,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-size", type=max_size_arg, default=-1,
                    help="long side to stylize at (the result keeps the input size); 0 = full resolution; "
                         "default: the style's working size")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
-    p.add_argument("--threads", type=int, help="onnxruntime threads (default: ANIMEGAN_THREADS, else all cores)")
+    p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
+    p.add_argument("--threads", type=positive_int, help="onnxruntime threads (default: ANIMEGAN_THREADS, else all cores)")
     p.add_argument("--debug", action="store_true", help="also print the traceback of internal errors")
     args = p.parse_args(argv)
     if not args.inputs and not args.list_styles:

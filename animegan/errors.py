@@ -35,7 +35,9 @@ class WeightsCorruptError(AnimeGANError):
 
 
 class NoStylesError(AnimeGANError):
-    """No style's weights are installed or downloadable."""
+    """No style's weights are installed or downloadable; says why for each style the manifest lists."""
 
-    def __init__(self, message: str = "no style weights are installed; see weights/manifest.json"):
-        super().__init__(message)
+    def __init__(self, reasons: dict[str, str] | None = None):
+        detail = "; ".join(f"{style_id}: {why}" for style_id, why in (reasons or {}).items())
+        super().__init__(f"no style weights can be loaded ({detail})" if detail
+                         else "no style weights are installed; see weights/manifest.json")

@@ -55,7 +55,7 @@ class Stylizer:
     def default_style(self) -> str:
         styles = self.available_styles()
         if not styles:
-            raise NoStylesError()
+            raise NoStylesError(self.registry.unavailable())
         return styles[0].id
 
     def generator(self, style_id: str, weights: str | Path | None = None) -> OnnxGenerator:

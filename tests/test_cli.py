@@ -132,6 +132,13 @@ def test_bad_animegan_threads_is_a_clear_error(tiny_weights, portrait_file):
     assert error_lines(result) == ["error: ANIMEGAN_THREADS must be a positive integer, got 'abc'"]
 
 
+@pytest.mark.parametrize("option", ["--threads", "--max-pixels"])
+def test_non_positive_numbers_are_refused_up_front(tiny_weights, portrait_file, option):
+    result = run_cli(tiny_weights, str(portrait_file), option, "-2")
+    assert result.returncode == 2 and f"{option}: must be a positive integer, got '-2'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_folder_input_with_a_dotted_output_name_writes_a_folder(tiny_weights, portrait, tmp_path):
     (tmp_path / "photos").mkdir()
     Image.fromarray(portrait[:64, :64]).save(tmp_path / "photos" / "a.jpg")

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import animegan
-from animegan.errors import AnimeGANError, InvalidImageError, InvalidOptionError, UnknownStyleError
+from animegan.errors import AnimeGANError, InvalidImageError, InvalidOptionError, NoStylesError, UnknownStyleError
 from animegan.registry import Registry, sha256_of
 from animegan.stylizer import Stylizer
 
@@ -111,5 +111,23 @@ def test_bad_max_size_is_an_invalid_option_error(stylizer, portrait, max_size):
 
 
 def test_package_exports_the_documented_api():
-    for name in ("stylize", "stylize_many", "available_styles", "Stylizer", "InvalidOptionError"):
+    for name in ("stylize", "stylize_many", "available_styles", "Stylizer", "InvalidOptionError", "NoStylesError",
+                 "ManifestNotFoundError"):
         assert hasattr(animegan, name)
+
+
+def test_without_a_usable_style_the_error_says_why(tmp_path, tiny_weights, portrait):
+    corrupt = tmp_path / "tiny.onnx"
+    corrupt.write_bytes((tiny_weights / "tiny.onnx").read_bytes()[:-1])
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text((tiny_weights / "manifest.json").read_text())
+    stylizer = Stylizer(Registry(manifest))
+    with pytest.raises(NoStylesError) as raised:
+        stylizer.stylize(portrait)
+    message = str(raised.value)
+    assert "\n" not in message and "tiny:" in message and "corrupt" in message and str(corrupt) in message
+
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"styles": []}')
+    with pytest.raises(NoStylesError, match="no style weights are installed"):
+        Stylizer(Registry(empty)).stylize(portrait)
