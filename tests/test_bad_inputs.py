@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from animegan.__main__ import plan
+from animegan.imageio import IMAGE_SUFFIXES
 from tests.corpus import CASE_NAMES, build_case, build_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,8 +42,7 @@ def test_cli_runs_the_whole_corpus_folder(tiny_weights, tmp_path):
     assert "Traceback" not in result.stderr
     assert result.returncode == 1  # some inputs are bad
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    scanned = [c for c in cases if c.path.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif",
-                                                                ".tif", ".tiff", ".avif"}]
+    scanned = [c for c in cases if c.path.suffix.lower() in IMAGE_SUFFIXES]
     destinations = dict(plan([tmp_path / "corpus"], out_dir))
     assert len(set(destinations.values())) == len(destinations), "two inputs must never share an output"
     for case in scanned:
