@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from animegan.errors import InvalidOptionError
+
 DEFAULT_TILE = 512      # tile side for large images (pixels, before padding): bounds onnxruntime's memory
 DEFAULT_OVERLAP = 64    # overlap between neighbouring tiles (pixels)
 
 
 def default_threads() -> int:
     """Threads per session: ANIMEGAN_THREADS (a positive integer), else every core this process may use."""
-    from animegan.errors import InvalidOptionError
-
     env = os.environ.get("ANIMEGAN_THREADS", "").strip()
     if env:
         if not env.isdecimal() or int(env) < 1:
