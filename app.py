@@ -261,7 +261,7 @@ class AnimeApp:
             if self.stylizer.registry.local_file(style) is None:
                 continue
             try:
-                preview = self.stylizer.stylize(small, style.id, faces=False)
+                preview = self.stylizer.stylize(small, style.id, faces=True)  # also loads dlib before a request
             except AnimeGANError as exc:
                 log.warning("no preview for style %s: %s", style.id, exc)
                 continue
