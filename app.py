@@ -228,8 +228,8 @@ class AnimeApp:
 
     def __init__(self, stylizer: Stylizer):
         self.stylizer = stylizer
-        self.styles = stylizer.available_styles()
-        for style_id, why in stylizer.registry.unavailable().items():
+        self.styles, problems = stylizer.registry.check()
+        for style_id, why in problems.items():
             log.warning("style %s is not available: %s", style_id, why)
         self.preview_ids: list[str] = []
         self.previews = self._render_previews()

@@ -77,17 +77,6 @@ def _hub_endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
-def _hub_cache() -> str:
-    """The Hub cache folder as HF_HUB_CACHE / HF_HOME say now (huggingface_hub reads them once, at import)."""
-    from huggingface_hub import constants
-
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.path.expanduser(os.environ["HF_HUB_CACHE"])
-    if os.environ.get("HF_HOME"):
-        return os.path.join(os.path.expanduser(os.environ["HF_HOME"]), "hub")
-    return constants.HF_HUB_CACHE
-
-
 def _reachable(url: str, timeout: float = 3.0) -> bool:
     """Whether the URL's host resolves and accepts a TCP connection within ``timeout`` seconds in all (the Hub
     client itself retries for ~30 s; a bare ``create_connection`` can block longer in DNS). Behind a proxy the
@@ -122,8 +111,10 @@ def _hub_problem() -> str | None:
 class Registry:
     """Styles from a manifest; resolves and verifies their weight files."""
 
-    def __init__(self, manifest: str | Path | None = None, weights_dir: str | Path | None = None):
-        """An absent default manifest is an empty registry; ANIMEGAN_MANIFEST naming a missing file is an error."""
+    def __init__(self, manifest: str | Path | None = None, weights_dir: str | Path | None = None,
+                 hub_cache: str | Path | None = None):
+        """An absent default manifest is an empty registry; ANIMEGAN_MANIFEST naming a missing file is an error.
+        ``hub_cache``: the Hub cache folder (default: huggingface_hub's, from HF_HUB_CACHE / HF_HOME)."""
         named = os.environ.get("ANIMEGAN_MANIFEST")
         self.manifest = Path(manifest or named or MANIFEST)
         if not manifest and named and not self.manifest.is_file():
@@ -132,6 +123,16 @@ class Registry:
         data = json.loads(self.manifest.read_text()) if self.manifest.exists() else {"styles": []}
         self._styles = {entry["id"]: Style.from_dict(entry) for entry in data.get("styles", [])}
         self._verified: dict[tuple[str, int, int], bool] = {}
+        self._hub_cache = hub_cache
+
+    @property
+    def hub_cache(self) -> str:
+        """The Hub cache folder (huggingface_hub is imported only when a Hub style needs it)."""
+        if self._hub_cache is None:
+            from huggingface_hub import constants
+
+            return constants.HF_HUB_CACHE
+        return str(self._hub_cache)
 
     def styles(self) -> list[Style]:
         """Every registered style, in manifest order."""
@@ -155,7 +156,7 @@ class Registry:
             return None
         from huggingface_hub import try_to_load_from_cache
 
-        cached = try_to_load_from_cache(style.repo_id, style.filename or style.file, cache_dir=_hub_cache(),
+        cached = try_to_load_from_cache(style.repo_id, style.filename or style.file, cache_dir=self.hub_cache,
                                         revision=style.revision)
         return Path(cached) if isinstance(cached, str) else None
 
@@ -166,14 +167,18 @@ class Registry:
 
     def available(self) -> list[Style]:
         """Styles that can be loaded now: an intact file on disk, or a Hub copy that can be downloaded."""
-        hub_problem = functools.cache(_hub_problem)
-        return [style for style in self.styles() if self._problem(style, hub_problem) is None]
+        return self.check()[0]
 
     def unavailable(self) -> dict[str, str]:
         """``{style_id: one-line reason}`` for every style ``available()`` leaves out."""
+        return self.check()[1]
+
+    def check(self) -> tuple[list[Style], dict[str, str]]:
+        """``available()`` and ``unavailable()`` in one pass (the Hub is probed at most once)."""
         hub_problem = functools.cache(_hub_problem)
         problems = {style.id: self._problem(style, hub_problem) for style in self.styles()}
-        return {style_id: problem for style_id, problem in problems.items() if problem is not None}
+        return ([style for style in self.styles() if problems[style.id] is None],
+                {style_id: problem for style_id, problem in problems.items() if problem is not None})
 
     def _problem(self, style: Style, hub_problem: Callable[[], str | None]) -> str | None:
         """Why the style cannot be loaded now, or None (the Hub is only probed when no file is on disk)."""
@@ -217,7 +222,7 @@ class Registry:
             raise WeightsNotFoundError(f"weights for style {style_id!r} not found (tried: {'; '.join(tried)})")
         from huggingface_hub.file_download import repo_folder_name
 
-        cache = Path(_hub_cache()) / repo_folder_name(repo_id=str(style.repo_id), repo_type="model")
+        cache = Path(self.hub_cache) / repo_folder_name(repo_id=str(style.repo_id), repo_type="model")
         self._check(style, candidate, f"weights for style {style_id!r} from {style.hub_uri} are corrupt",
                     f"; delete {cache} to download them again")
         return candidate
@@ -230,8 +235,7 @@ class Registry:
             raise WeightsCorruptError(f"{what}: sha256 {actual[:12]}… does not match the manifest "
                                       f"({style.sha256[:12]}…){remedy}")
 
-    @staticmethod
-    def _download(style: Style, tried: list[str]) -> Path | None:
+    def _download(self, style: Style, tried: list[str]) -> Path | None:
         """Fetch from the Hub (revision pinned, cached); never hangs when offline."""
         from huggingface_hub import hf_hub_download
 
@@ -241,7 +245,7 @@ class Registry:
             return None
         try:
             return Path(hf_hub_download(style.repo_id, style.filename or style.file, revision=style.revision,
-                                        cache_dir=_hub_cache(), endpoint=_hub_endpoint(), etag_timeout=5))
+                                        cache_dir=self.hub_cache, endpoint=_hub_endpoint(), etag_timeout=5))
         except Exception as exc:  # any failure (HTTP, transport, disk) is reported as "not found, tried: ..."
             tried.append(f"{style.hub_uri} ({type(exc).__name__})")
             return None

@@ -142,14 +142,12 @@ class FakeHub:
 
 
 @pytest.fixture()
-def hub_only_registry(tmp_path, monkeypatch, tiny_weights) -> Registry:
+def hub_only_registry(tmp_path, tiny_weights) -> Registry:
     """The tiny style with no bundled file, only a Hub location; empty Hub cache under tmp_path."""
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
     entry = json.loads((tiny_weights / "manifest.json").read_text())["styles"][0]
     entry["hub"] = {"repo_id": REPO, "filename": "tiny.onnx", "revision": REVISION}
     (tmp_path / "manifest.json").write_text(json.dumps({"styles": [entry]}))
-    return Registry(tmp_path / "manifest.json")
+    return Registry(tmp_path / "manifest.json", hub_cache=tmp_path / "hf" / "hub")
 
 
 def serve(monkeypatch, data: bytes) -> FakeHub:

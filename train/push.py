@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from animegan.engine import OnnxGenerator
-from animegan.imageio import fit_within, load_picture, to_pil
+from animegan.imageio import load_picture, to_pil
 from animegan.registry import MANIFEST
 from train.card import SAMPLES, render_card
 from train.export import export_onnx, load_generator
@@ -32,7 +32,7 @@ def sample_grid(model: Path, multiple: int, photos: list[Path], height: int = 38
     engine = OnnxGenerator(model, multiple)
     rows = []
     for path in photos:
-        rgb = fit_height(fit_within(load_picture(path).rgb, 2 * height), height)
+        rgb = fit_height(load_picture(path).rgb, height)
         rows.append([rgb, engine(rgb)])
     return grid(rows)
 
