@@ -21,7 +21,7 @@ from animegan.faces import FacePipeline
 from animegan.imageio import fit_within, load_picture
 from animegan.registry import Registry
 from animegan.stylizer import Stylizer
-from train.distill import teacher_multiple
+from train.teachers import teacher_multiple
 from train.sheets import fit_height, grid
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

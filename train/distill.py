@@ -25,32 +25,22 @@ import torch.nn.functional as F
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from animegan.engine import OnnxGenerator
 from train.checkpoint import load_checkpoint, load_weights, read_meta, save_checkpoint
 from train.data import (PairPool, cached_teacher_output, held_out_photos, list_images, read_rgb,
                         resize_short_side, split_holdout, to_tensor, to_uint8, write_rgb)
 from train.features import load_feature_network
 from train.losses import lsgan_d_loss, lsgan_g_loss
 from train.metrics import psnr, ssim
-from train.model import ARCHITECTURES, Discriminator, build_generator
+from train.model import ARCHITECTURES, Discriminator, build_generator, generator_multiple
+from train.teachers import TeacherChain
 from train.sheets import fit_height, grid
-
-
-def teacher_multiple(teacher: Path, default: int) -> int:
-    """The teacher's input multiple from a ``teachers.json`` beside it (matched by file name), else ``default``."""
-    index = teacher.parent / "teachers.json"
-    if index.exists():
-        info = json.loads(index.read_text())
-        for entry in list(info.get("styles", {}).values()) + list(info.get("variants", {}).values()):
-            if Path(entry.get("file", "")).name == teacher.name:
-                return int(entry.get("input_size_policy", {}).get("multiple_of", default))
-    return default
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m train.distill", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--teacher", type=Path, required=True, help="teacher ONNX (NCHW RGB in [-1,1], input 'input')")
+    p.add_argument("--teacher", type=Path, nargs="+", required=True,
+                   help="teacher ONNX (NCHW RGB in [-1,1], input 'input'); several are applied in the order given")
     p.add_argument("--photos", nargs="+", required=True, help="photo folders (or files)")
     p.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, targets cache, logs")
     p.add_argument("--steps", type=int, default=20000, help="total optimisation steps")
@@ -107,7 +97,7 @@ def pick_photos(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
     return train, held_out_photos(args.photos, args.val_count, args.holdout, args.seed)
 
 
-def validation_pairs(val: list[Path], teacher: OnnxGenerator, cache: Path, size: int,
+def validation_pairs(val: list[Path], teacher: TeacherChain, cache: Path, size: int,
                      multiple: int) -> list[tuple[np.ndarray, np.ndarray]]:
     pairs = []
     for path in tqdm(val, desc="validation targets", leave=False):
@@ -142,8 +132,8 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    multiple = teacher_multiple(args.teacher, args.multiple)
-    teacher = OnnxGenerator(args.teacher, multiple=multiple, threads=args.teacher_threads, tile=4096)
+    teacher = TeacherChain(args.teacher, args.multiple, args.teacher_threads)
+    multiple = math.lcm(teacher.multiple, generator_multiple(args.arch))
 
     train_photos, val_photos = pick_photos(args)
     if not train_photos:
@@ -180,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"initialised generator from {args.init} (step {step})")
     model.train()
 
-    meta_base = {"arch": args.arch, "width": args.width, "teacher": str(args.teacher), "multiple": multiple,
+    meta_base = {"arch": args.arch, "width": args.width, "teachers": teacher.ids, "multiple": multiple,
                  "photos": [str(p) for p in args.photos], "train_photos": len(train_photos),
                  "val_photos": [str(p) for p in val_photos], "crop": args.crop, "sizes": sizes}
     history_file = args.out / "history.jsonl"
@@ -195,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
                     val_psnr=val_psnr, pairs=len(pool))
         save_checkpoint(args.out / f"{name}.safetensors", models, optimizers if name == "last" else {}, meta)
 
-    bar = tqdm(total=args.steps, initial=step, desc=f"distill {args.teacher.stem}", dynamic_ncols=True)
+    bar = tqdm(total=args.steps, initial=step, desc=f"distill {'+'.join(teacher.ids)}", dynamic_ncols=True)
     tick = time.time()
     while step < args.steps:
         lr = learning_rate(step, args)

@@ -19,8 +19,8 @@ import numpy as np
 from animegan.engine import OnnxGenerator
 from animegan.faces import landmarks_model_path
 from train.data import cached_teacher_output, held_out_photos, read_rgb, resize_short_side
-from train.distill import teacher_multiple
 from train.metrics import psnr, ssim
+from train.teachers import teacher_multiple
 
 IDENTITY_THRESHOLD = 0.6
 
