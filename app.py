@@ -3,13 +3,16 @@ and two stable API endpoints, ``/stylize`` and ``/stylize_batch``. Run ``python 
 
 Every event that runs a model is declared with ``preprocess=False``: the handlers get Gradio's file payloads and
 decode them with ``animegan.imageio``, so a bad upload gets our one-line message instead of a Gradio processing error,
-and EXIF orientation, alpha and the pixel limit are handled in one place.
+and EXIF orientation, alpha and the pixel limit are handled in one place. ``UploadsOnlyBlocks`` makes sure that every
+file an event receives was uploaded through Gradio's upload route (see SECURITY.md).
 """
+import html
 import logging
 import math
+import re
+import secrets
 import signal
 import sys
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -19,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.exceptions import InvalidPathError
 from gradio.utils import get_upload_folder
+from gradio_client.utils import is_http_url_like
 from PIL import Image
 
 from animegan import AnimeGANError, NoStylesError, Style, Stylizer, UnknownStyleError
@@ -48,6 +53,10 @@ CREAM = "#fff8ef"
 BROWSER_FORMATS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".avif"}
 
 Payload = dict[str, Any] | None   # a file as Gradio hands it over with preprocess=False (FileData as a dict)
+NOT_UPLOADED = "files must be uploaded to this app first (gradio_client's handle_file does it); " \
+               "server paths and URLs are not accepted"
+SERVER_PATH = re.compile(r"(?<![^\s'\"(\[=])(?:[A-Za-z]:)?[\\/](?:[^\s\\/'\"]+[\\/])+")  # an absolute path's folders
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>:])")
 
 INTRO = """
 <div id="hero">
@@ -119,13 +128,53 @@ class Saved:
         return self.error is None
 
 
+def public_message(text: str) -> str:
+    """``text`` without the folders of any server path in it (a file keeps its bare name)."""
+    return SERVER_PATH.sub("", text)
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Show an AnimeGANError as a Gradio error with its one-line message (no stack trace)."""
+    """Show an AnimeGANError as a Gradio error with its one-line message (no stack trace, no server path)."""
     try:
         yield
     except AnimeGANError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
+        raise gr.Error(public_message(str(exc)), print_exception=False) from None
+
+
+def is_uploaded(path: Any) -> bool:
+    """True for a path inside Gradio's upload folder once symlinks and ``..`` are resolved; URLs are not uploads."""
+    if not isinstance(path, str) or not path or is_http_url_like(path):
+        return False
+    return Path(path).resolve().is_relative_to(Path(get_upload_folder()).resolve())
+
+
+def named_files(value: Any) -> Iterator[Any]:
+    """The ``path`` of every file object (a dict with a ``path`` or ``url``) anywhere in a request payload."""
+    if isinstance(value, dict):
+        if "path" in value or "url" in value:
+            yield value.get("path")
+        for item in value.values():
+            yield from named_files(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from named_files(item)
+
+
+class UploadsOnlyBlocks(gr.Blocks):
+    """Blocks whose events accept only files uploaded through Gradio's upload route.
+
+    Gradio checks file payloads that carry its ``meta`` marker, but hands a payload without it to a
+    ``preprocess=False`` handler as it came, and fetches URLs itself. Every file object of a request is checked here
+    first, and any refusal (ours or Gradio's) gets the same message, whether the named file exists or not."""
+
+    async def preprocess_data(self, block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False) -> Any:
+        if not explicit_call and not all(map(is_uploaded, named_files(inputs))):
+            raise gr.Error(NOT_UPLOADED, print_exception=False)
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except InvalidPathError:
+            raise gr.Error(NOT_UPLOADED, print_exception=False) from None
 
 
 def path_of(payload: Payload) -> str | None:
@@ -151,7 +200,7 @@ def as_max_size(value: Any) -> int:
 
 
 def new_output_dir() -> Path:
-    """A fresh folder inside Gradio's cache: files returned from there are removed by ``delete_cache``. Folders
+    """A fresh, unguessable folder inside Gradio's cache: files returned from there are removed by ``delete_cache``. Folders
     it has emptied (older than a minute) are removed here, so they do not pile up."""
     cache = Path(get_upload_folder())
     cache.mkdir(parents=True, exist_ok=True)
@@ -159,7 +208,9 @@ def new_output_dir() -> Path:
         with suppress(OSError):
             if time.time() - old.stat().st_mtime > 60:
                 old.rmdir()  # fails (and is skipped) while it still holds files
-    return Path(tempfile.mkdtemp(prefix="anime-", dir=cache))
+    folder = cache / f"anime-{secrets.token_urlsafe(16)}"     # 128 random bits: result URLs cannot be guessed
+    folder.mkdir(mode=0o700)
+    return folder
 
 
 def save_png(image: Image.Image, folder: Path, stem: str) -> Path:
@@ -199,18 +250,19 @@ def batch_report(results: list[Saved], seconds: float) -> str:
     failed = [r for r in results if not r.ok]
     if failed:
         lines += ["", "| File | Why it failed |", "| --- | --- |"]
-        lines += [f"| {table_cell(r.source)} | {table_cell(r.error)} |" for r in failed]
+        lines += [f"| {table_cell(r.source)} | {table_cell(public_message(r.error or ''))} |" for r in failed]
     return "\n".join(lines)
 
 
 def table_cell(text: str | None) -> str:
-    """Text made safe for a Markdown table cell."""
-    return str(text).replace("|", "\\|")
+    """Text shown literally in a Markdown table cell: markup and HTML stay inert, one line."""
+    text = html.escape(" ".join(str(text).split()), quote=False)
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def failure_lines(results: list[Saved]) -> str:
     """One ``file: reason`` line per failed item ("" if none failed)."""
-    return "\n".join(f"{r.source}: {r.error}" for r in results if not r.ok)
+    return "\n".join(f"{r.source}: {public_message(r.error or '')}" for r in results if not r.ok)
 
 
 def zip_results(results: list[Saved], style: Style) -> Path:
@@ -465,7 +517,7 @@ def api_endpoints(app: AnimeApp) -> None:
 def build_demo(stylizer: Stylizer | None = None) -> gr.Blocks:
     """The whole app, queued (one model job at a time) and ready to ``serve``."""
     app = AnimeApp(stylizer or Stylizer(max_pixels=MAX_PIXELS))
-    with gr.Blocks(title="Photo → Anime", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
+    with UploadsOnlyBlocks(title="Photo → Anime", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.HTML(INTRO)
         if not app.styles:
             gr.Markdown(NO_STYLES, elem_id="no-styles")
