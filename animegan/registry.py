@@ -1,6 +1,7 @@
 """Style registry: ``weights/manifest.json`` lists every style and where its INT8 ONNX file comes from.
 
-Resolution order for a style's file: an explicit path → the bundled ``weights/`` folder → the Hugging Face Hub
+A style may also name its own face model (``face_file``, ``face_sha256``, ``face_multiple``, ``face_teachers``): the
+generator the face pass runs on aligned 512² faces. Resolution order for each of a style's files: an explicit path → the bundled ``weights/`` folder → the Hugging Face Hub
 (``hf_hub_download`` with the manifest's pinned revision, using the local cache) → ``WeightsNotFoundError`` saying
 what was tried. The sha256 recorded in the manifest is checked before a file is used.
 """
@@ -25,6 +26,16 @@ MANIFEST = WEIGHTS_DIR / "manifest.json"
 
 
 @dataclass(frozen=True)
+class FaceModel:
+    """A style's own face model: what the face pass runs on aligned faces instead of the whole-picture model."""
+
+    file: str
+    sha256: str
+    multiple: int = 16
+    teachers: tuple[str, ...] = ()     # the teacher ids it learned from, in the order they were applied
+
+
+@dataclass(frozen=True)
 class Style:
     """One manifest entry."""
 
@@ -39,23 +50,33 @@ class Style:
     repo_id: str | None = None
     filename: str | None = None
     revision: str | None = None
+    face: FaceModel | None = None
     lineage: dict[str, Any] = field(default_factory=dict, compare=False)
     metrics: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_dict(cls, entry: dict[str, Any]) -> Style:
         hub = entry.get("hub") or {}
+        face = (FaceModel(entry["face_file"], entry["face_sha256"], int(entry.get("face_multiple", 16)),
+                          tuple(entry.get("face_teachers", ()))) if entry.get("face_file") else None)
         return cls(id=entry["id"], name=entry.get("name", entry["id"]), file=entry["file"], sha256=entry["sha256"],
                    multiple=int(entry.get("multiple", 8)), working_size=int(entry.get("working_size", 1024)),
                    description=entry.get("description", ""), license=entry.get("license", ""),
                    repo_id=hub.get("repo_id"),
-                   filename=hub.get("filename"), revision=hub.get("revision"),
+                   filename=hub.get("filename"), revision=hub.get("revision"), face=face,
                    lineage=entry.get("lineage", {}), metrics=entry.get("metrics", {}))
 
-    @property
-    def hub_uri(self) -> str:
+    def files(self) -> list[tuple[str, str]]:
+        """(file name, sha256) of every file the style needs: the whole-picture model, then its face model."""
+        return [(self.file, self.sha256)] + ([(self.face.file, self.face.sha256)] if self.face else [])
+
+    def hub_filename(self, file: str) -> str:
+        """The name of one of the style's files in its Hub repo."""
+        return (self.filename or file) if file == self.file else file
+
+    def hub_uri(self, file: str | None = None) -> str:
         """``hf://repo/file@revision`` (for messages)."""
-        return f"hf://{self.repo_id}/{self.filename or self.file}@{self.revision or 'main'}"
+        return f"hf://{self.repo_id}/{self.hub_filename(file or self.file)}@{self.revision or 'main'}"
 
 
 def sha256_of(path: Path) -> str:
@@ -146,24 +167,24 @@ class Registry:
             known = ", ".join(self._styles) or "none"
             raise UnknownStyleError(f"unknown style {style_id!r}; available: {known}") from None
 
-    def bundled_file(self, style: Style) -> Path:
-        """Where the style's file is looked for in the weights folder."""
-        return self.weights_dir / style.file
+    def bundled_file(self, style: Style, file: str | None = None) -> Path:
+        """Where one of the style's files (default: its whole-picture model) is looked for in the weights folder."""
+        return self.weights_dir / (file or style.file)
 
-    def cached_file(self, style: Style) -> Path | None:
+    def cached_file(self, style: Style, file: str | None = None) -> Path | None:
         """The Hub cache's copy at the pinned revision, if on disk (no network)."""
         if not style.repo_id:
             return None
         from huggingface_hub import try_to_load_from_cache
 
-        cached = try_to_load_from_cache(style.repo_id, style.filename or style.file, cache_dir=self.hub_cache,
-                                        revision=style.revision)
+        cached = try_to_load_from_cache(style.repo_id, style.hub_filename(file or style.file),
+                                        cache_dir=self.hub_cache, revision=style.revision)
         return Path(cached) if isinstance(cached, str) else None
 
-    def local_file(self, style: Style) -> Path | None:
+    def local_file(self, style: Style, file: str | None = None) -> Path | None:
         """The bundled file, or the Hub cache's copy, if either is on disk (no network)."""
-        bundled = self.bundled_file(style)
-        return bundled if bundled.is_file() else self.cached_file(style)
+        bundled = self.bundled_file(style, file)
+        return bundled if bundled.is_file() else self.cached_file(style, file)
 
     def available(self) -> list[Style]:
         """Styles that can be loaded now: an intact file on disk, or a Hub copy that can be downloaded."""
@@ -181,16 +202,20 @@ class Registry:
                 {style_id: problem for style_id, problem in problems.items() if problem is not None})
 
     def _problem(self, style: Style, hub_problem: Callable[[], str | None]) -> str | None:
-        """Why the style cannot be loaded now, or None (the Hub is only probed when no file is on disk)."""
-        local = self.local_file(style)
-        if local is not None:
-            intact = self._intact(local, style.sha256)
-            return None if intact else f"{local} is corrupt: its sha256 does not match the manifest"
-        missing = f"{self.bundled_file(style)} is missing"
-        if not style.repo_id:
-            return f"{missing} and the manifest gives no Hub source"
-        problem = hub_problem()
-        return None if problem is None else f"{missing} and {style.hub_uri} cannot be downloaded: {problem}"
+        """Why the style cannot be loaded now, or None (the Hub is only probed when a file is not on disk)."""
+        for file, sha256 in style.files():
+            local = self.local_file(style, file)
+            if local is not None:
+                if not self._intact(local, sha256):
+                    return f"{local} is corrupt: its sha256 does not match the manifest"
+                continue
+            missing = f"{self.bundled_file(style, file)} is missing"
+            if not style.repo_id:
+                return f"{missing} and the manifest gives no Hub source"
+            problem = hub_problem()
+            if problem is not None:
+                return f"{missing} and {style.hub_uri(file)} cannot be downloaded: {problem}"
+        return None
 
     def _intact(self, path: Path, sha256: str) -> bool:
         """sha256 check, remembered per (path, size, mtime) so listing styles stays cheap."""
@@ -201,51 +226,60 @@ class Registry:
         return self._verified[key]
 
     def resolve(self, style_id: str, path: str | Path | None = None) -> Path:
-        """Find, verify and return the style's weights file."""
+        """Find, verify and return the style's whole-picture weights file (``path``: use this file instead)."""
         style = self.get(style_id)
         if path is not None:
             candidate = Path(path)
             if not candidate.is_file():
                 raise WeightsNotFoundError(f"weights for style {style_id!r} not found at {candidate}")
-            self._check(style, candidate, f"{candidate} is not the weights of style {style_id!r}", "")
+            self._check(style.sha256, candidate, f"{candidate} is not the weights of style {style_id!r}", "")
             return candidate
-        bundled = self.bundled_file(style)
+        return self._resolve_file(style, style.file, style.sha256, "weights")
+
+    def resolve_face(self, style_id: str) -> Path | None:
+        """Find, verify and return the style's face model file, or None if the style has no face model."""
+        style = self.get(style_id)
+        return self._resolve_file(style, style.face.file, style.face.sha256, "face model weights") if style.face else None
+
+    def _resolve_file(self, style: Style, file: str, sha256: str, what: str) -> Path:
+        """One of the style's files: bundled, else from the Hub cache, else downloaded; sha256-checked."""
+        bundled = self.bundled_file(style, file)
         if bundled.is_file():
             remedy = "; delete it to download it from the Hub" if style.repo_id else "; replace it with an intact copy"
-            self._check(style, bundled, f"weights for style {style_id!r} at {bundled} are corrupt", remedy)
+            self._check(sha256, bundled, f"{what} for style {style.id!r} at {bundled} are corrupt", remedy)
             return bundled
         tried = [str(bundled)]
-        candidate = self.cached_file(style)
+        candidate = self.cached_file(style, file)
         if candidate is None and style.repo_id:
-            candidate = self._download(style, tried)
+            candidate = self._download(style, file, tried)
         if candidate is None:
-            raise WeightsNotFoundError(f"weights for style {style_id!r} not found (tried: {'; '.join(tried)})")
+            raise WeightsNotFoundError(f"{what} for style {style.id!r} not found (tried: {'; '.join(tried)})")
         from huggingface_hub.file_download import repo_folder_name
 
         cache = Path(self.hub_cache) / repo_folder_name(repo_id=str(style.repo_id), repo_type="model")
-        self._check(style, candidate, f"weights for style {style_id!r} from {style.hub_uri} are corrupt",
+        self._check(sha256, candidate, f"{what} for style {style.id!r} from {style.hub_uri(file)} are corrupt",
                     f"; delete {cache} to download them again")
         return candidate
 
     @staticmethod
-    def _check(style: Style, path: Path, what: str, remedy: str) -> None:
-        """``WeightsCorruptError`` (``what``: sha256 mismatch, then ``remedy``) unless the file matches the manifest."""
+    def _check(sha256: str, path: Path, what: str, remedy: str) -> None:
+        """``WeightsCorruptError`` (``what``: sha256 mismatch, then ``remedy``) unless the file matches ``sha256``."""
         actual = sha256_of(path)
-        if actual != style.sha256:
+        if actual != sha256:
             raise WeightsCorruptError(f"{what}: sha256 {actual[:12]}… does not match the manifest "
-                                      f"({style.sha256[:12]}…){remedy}")
+                                      f"({sha256[:12]}…){remedy}")
 
-    def _download(self, style: Style, tried: list[str]) -> Path | None:
-        """Fetch from the Hub (revision pinned, cached); never hangs when offline."""
+    def _download(self, style: Style, file: str, tried: list[str]) -> Path | None:
+        """Fetch one of the style's files from the Hub (revision pinned, cached); never hangs when offline."""
         from huggingface_hub import hf_hub_download
 
         problem = _hub_problem()
         if problem is not None:
-            tried.append(f"{style.hub_uri} ({problem})")
+            tried.append(f"{style.hub_uri(file)} ({problem})")
             return None
         try:
-            return Path(hf_hub_download(style.repo_id, style.filename or style.file, revision=style.revision,
+            return Path(hf_hub_download(style.repo_id, style.hub_filename(file), revision=style.revision,
                                         cache_dir=self.hub_cache, endpoint=_hub_endpoint(), etag_timeout=5))
         except Exception as exc:  # any failure (HTTP, transport, disk) is reported as "not found, tried: ..."
-            tried.append(f"{style.hub_uri} ({type(exc).__name__})")
+            tried.append(f"{style.hub_uri(file)} ({type(exc).__name__})")
             return None

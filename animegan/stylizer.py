@@ -68,6 +68,19 @@ class Stylizer:
                 self._generators[key] = OnnxGenerator(path, multiple=style.multiple, threads=self.threads)
             return self._generators[key]
 
+    def face_generator(self, style_id: str, weights: str | Path | None = None) -> OnnxGenerator:
+        """What the face pass runs on aligned faces: the style's own face model if it has one, else (and whenever
+        ``weights`` overrides the style's file) the whole-picture generator."""
+        face = self.registry.get(style_id).face
+        if face is None or weights is not None:
+            return self.generator(style_id, weights)
+        key = f"{style_id}#face"
+        with self._lock:
+            if key not in self._generators:
+                path = self.registry.resolve_face(style_id)
+                self._generators[key] = OnnxGenerator(path, multiple=face.multiple, threads=self.threads)
+            return self._generators[key]
+
     def stylize(self, image: ImageInput, style: str | None = None, faces: bool = True,
                 max_size: int | None = -1, weights: str | Path | None = None) -> Image.Image:
         """Turn one picture into the style; the result has the (upright) input's size, with its alpha if any.
@@ -87,7 +100,7 @@ class Stylizer:
         if stylized.shape != original.shape:
             stylized = resize_to(stylized, (original.shape[1], original.shape[0]))
         if faces:
-            stylized = self.faces.enhance(original, stylized, engine, in_place=True)
+            stylized = self.faces.enhance(original, stylized, self.face_generator(style_id, weights), in_place=True)
         return to_pil(stylized, picture.alpha)
 
     def iter_stylize(self, images: Iterable[ImageInput], style: str | None = None, faces: bool = True,
@@ -97,6 +110,8 @@ class Stylizer:
         items: Sequence[ImageInput] = list(images)
         style_id = style or self.default_style
         self.generator(style_id)  # a missing/corrupt style fails the whole batch once, up front
+        if faces:
+            self.face_generator(style_id)
         check_max_size(max_size)
         for index, item in enumerate(items):
             name = Path(item).name if isinstance(item, (str, Path)) else f"image {index + 1}"

@@ -20,15 +20,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def build_tiny_generator_onnx(path: Path, seed: int = 0) -> Path:
-    """A small FastGenerator with random weights (and a non-zero output layer, so it really changes pixels)."""
+def build_tiny_generator_onnx(path: Path, seed: int = 0, arch: str = "fast") -> Path:
+    """A small FastGenerator (or UNetGenerator with ``arch="unet"``) with random weights and a non-zero output
+    layer, so it really changes pixels."""
     import torch
 
     from train.export import export_onnx
-    from train.model import FastGenerator, fold_batchnorm
+    from train.model import FastGenerator, UNetGenerator, fold_batchnorm
 
     torch.manual_seed(seed)
-    model = FastGenerator(width=0.25, blocks=1)
+    model = UNetGenerator(width=0.25, blocks=1) if arch == "unet" else FastGenerator(width=0.25, blocks=1)
     torch.nn.init.normal_(model.out_layer.weight, std=0.2)
     return export_onnx(fold_batchnorm(model), path)
 

@@ -30,6 +30,48 @@ def two_styles(tiny_weights, tmp_path_factory) -> Registry:
     return Registry(folder / "manifest.json")
 
 
+@pytest.fixture(scope="module")
+def with_face_model(tiny_weights, tmp_path_factory) -> Registry:
+    """The tiny style with its own (tiny U-Net) face model."""
+    from tests.conftest import build_tiny_generator_onnx
+
+    folder = tmp_path_factory.mktemp("face-model")
+    shutil.copy(tiny_weights / "tiny.onnx", folder)
+    face = build_tiny_generator_onnx(folder / "tiny.face.onnx", seed=1, arch="unet")
+    tiny = json.loads((tiny_weights / "manifest.json").read_text())["styles"][0]
+    entry = {**tiny, "face_file": face.name, "face_sha256": sha256_of(face), "face_multiple": 16,
+             "face_teachers": ["cute", "tiny"]}
+    (folder / "manifest.json").write_text(json.dumps({"styles": [entry]}))
+    return Registry(folder / "manifest.json")
+
+
+def test_a_style_with_a_face_model_runs_it_on_faces_only(with_face_model, stylizer, portrait):
+    own = Stylizer(registry=with_face_model, threads=1)
+    style = with_face_model.get("tiny")
+    assert style.face is not None and style.face.teachers == ("cute", "tiny")
+    assert own.face_generator("tiny") is not own.generator("tiny")
+    assert stylizer.face_generator("tiny") is stylizer.generator("tiny")     # no face model: the style's own
+    plain = np.asarray(own.stylize(portrait, "tiny", faces=False)).astype(int)
+    np.testing.assert_array_equal(plain, np.asarray(stylizer.stylize(portrait, "tiny", faces=False)))
+    with_model = np.asarray(own.stylize(portrait, "tiny")).astype(int)
+    without = np.asarray(stylizer.stylize(portrait, "tiny")).astype(int)
+    differs = np.abs(with_model - without).sum(axis=2) > 0
+    left, top, right, bottom = own.faces.detect(portrait)[0].box
+    assert differs[top:bottom, left:right].mean() > 0.5 and not differs[450:].any()
+
+
+def test_a_missing_or_corrupt_face_model_makes_the_style_unavailable(with_face_model, tmp_path):
+    folder = with_face_model.manifest.parent
+    for name in ("manifest.json", "tiny.onnx"):
+        shutil.copy(folder / name, tmp_path)
+    registry = Registry(tmp_path / "manifest.json")
+    assert "tiny.face.onnx is missing" in registry.unavailable()["tiny"]
+    (tmp_path / "tiny.face.onnx").write_bytes(b"corrupt")
+    assert "tiny.face.onnx is corrupt" in registry.unavailable()["tiny"]
+    with pytest.raises(animegan.WeightsCorruptError, match="face model weights for style 'tiny'"):
+        Stylizer(registry=registry).stylize(np.zeros((64, 64, 3), np.uint8), "tiny")
+
+
 def test_stylize_returns_a_changed_picture_of_the_input_size(stylizer, portrait):
     out = stylizer.stylize(portrait, "tiny", faces=False)
     assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == (512, 512)

@@ -12,9 +12,11 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from tests.conftest import write_manifest
-from train import distill, export, push, quantize
+from train import align_faces, distill, evaluate, export, push, quantize
 from train.checkpoint import read_meta
-from train.model import Discriminator, Generator, build_generator, count_parameters
+from train.metrics import EditCaptured
+from train.model import Discriminator, Generator, UNetGenerator, build_generator, count_parameters
+from train.teachers import TeacherChain
 from train.train import TrainConfig, train
 
 
@@ -71,11 +73,59 @@ def photo_dirs(tmp_path_factory, portrait, scene) -> tuple[Path, Path]:
 
 def test_generators_have_the_documented_sizes():
     assert 2.0e6 < count_parameters(Generator()) < 2.3e6
-    x = torch.rand(1, 3, 36, 52) * 2 - 1
-    for arch in ("classic", "fast"):
+    assert 0.9e6 < count_parameters(UNetGenerator()) < 1.2e6
+    x = torch.rand(1, 3, 48, 64) * 2 - 1
+    for arch in ("classic", "fast", "unet"):
         y = build_generator(arch, 0.5)(x)
         assert y.shape == x.shape and y.abs().max() <= 1
     assert Discriminator()(x).shape[:2] == (1, 1)
+
+
+def test_unet_student_starts_as_the_identity_and_sees_a_whole_face():
+    model = UNetGenerator().eval()
+    x = torch.rand(1, 3, 256, 256) * 2 - 1
+    assert torch.equal(model(x), x)
+    torch.nn.init.normal_(model.out_layer.weight, std=0.1)
+    x.requires_grad_(True)
+    model(x)[0, :, 128, 128].sum().backward()
+    seen = (x.grad[0].abs().sum(0) > 0).nonzero()
+    assert (seen.max(0).values - seen.min(0).values >= 200).all(), "one output pixel depends on a >200 px window"
+
+
+def test_edit_captured_is_100_for_the_teacher_and_0_for_the_photo(portrait):
+    teacher = (portrait // 32 * 32).astype(np.uint8)        # a posterising 'teacher': changes colour and detail
+    halfway = ((portrait.astype(int) + teacher) // 2).astype(np.uint8)
+    scores = {}
+    for name, student in (("teacher", teacher), ("photo", portrait), ("halfway", halfway)):
+        captured = EditCaptured()
+        captured.add(portrait, teacher, student)
+        scores[name] = (captured.edit, captured.detail)
+    assert scores["teacher"] == (1.0, 1.0) and scores["photo"] == (0.0, 0.0)
+    assert 0.7 < scores["halfway"][0] < 0.8    # half the change leaves a quarter of the squared error
+
+
+def test_teacher_chain_applies_its_teachers_in_order(teacher_onnx, portrait):
+    from animegan.engine import OnnxGenerator
+
+    one = OnnxGenerator(teacher_onnx, multiple=4)
+    chain = TeacherChain([teacher_onnx, teacher_onnx])
+    assert chain.ids == ["teacher", "teacher"]
+    np.testing.assert_array_equal(chain(portrait), one(one(portrait)))
+
+
+def test_align_faces_keeps_held_out_photos_apart(tmp_path, portrait):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        Image.fromarray(portrait).save(photos / name)
+    Image.fromarray(portrait[400:, :200]).save(photos / "no_face.jpg")
+    assert align_faces.align_folder([photos], tmp_path / "faces", size=256, min_face=64, holdout=0.5) == (4, 3)
+    written = sorted((tmp_path / "faces").rglob("*.png"))
+    from train.data import is_held_out
+    assert {f"{p.parent.name}/{p.name}" for p in written} == {
+        f"{'held_out' if is_held_out(photos / n, 0.5) else 'train'}/photos__{Path(n).stem}__0.png"
+        for n in ("a.jpg", "b.jpg", "c.jpg")}
+    assert Image.open(written[0]).size == (256, 256)
 
 
 def test_gan_training_runs_both_phases_and_resumes(tmp_path, photo_dirs, feature_onnx):
@@ -115,6 +165,7 @@ def test_distillation_logs_validation_and_resumes(distilled):
     history = [json.loads(line) for line in (distilled / "history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == [2, 4, 6]
     assert all(np.isfinite(h["val_psnr"]) and 0 < h["val_ssim"] <= 1 for h in history)
+    assert all(h["edit_captured"] <= 1 and h["detail_captured"] <= 1 for h in history)
     assert (distilled / "best.safetensors").exists() and (distilled / "last.optim.safetensors").exists()
     assert len(list((distilled / "targets").glob("*.png"))) > 10  # teacher targets cached once
     assert list((distilled / "samples").glob("*.jpg"))
@@ -141,6 +192,21 @@ def test_quantization_gives_a_smaller_close_int8_model(distilled, photo_dirs, tm
     ops = {n.op_type for n in onnx.load(str(tmp_path / "m.int8.onnx")).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     assert (tmp_path / "m.int8.report.json").exists() and len(report["float_nodes"]) >= 3
+
+
+def test_unet_student_distils_from_a_teacher_chain_and_exports(tmp_path, photo_dirs, teacher_onnx):
+    root, _ = photo_dirs
+    out = tmp_path / "face_run"
+    distill.main(["--teacher", str(teacher_onnx), str(teacher_onnx), "--arch", "unet", "--width", "0.5",
+                  "--photos", str(root / "faces"), "--out", str(out), "--steps", "3", "--batch", "2", "--crop", "64",
+                  "--sizes", "96", "--val-every", "3", "--val-count", "2", "--val-size", "96", "--holdout", "0.2"])
+    meta = read_meta(out / "last.safetensors")
+    assert meta["arch"] == "unet" and meta["teachers"] == ["teacher", "teacher"] and meta["multiple"] == 16
+    fp32 = tmp_path / "face.onnx"
+    assert export.main(["--checkpoint", str(out / "last.safetensors"), "--out", str(fp32)]) < 1e-4
+    result = evaluate.evaluate(fp32, [teacher_onnx, teacher_onnx], sorted((root / "faces").glob("*.jpg"))[:3],
+                               size=128)
+    assert result["photos"] == 3 and result["edit_captured"] < 1 and result["psnr_db"] > 0
 
 
 def test_push_dry_run_writes_a_complete_hub_folder(tiny_weights, tmp_path, portrait_file):

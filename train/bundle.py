@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
                             "--exclude-worst", "2", "--eval-count", "8"])
     int8.with_suffix(".report.json").unlink()  # its numbers go into the manifest instead
     photos = held_out_photos(args.photos, args.eval_count, 0.1, seed=0)
-    metrics = evaluate.evaluate(int8, teacher, photos, fp32, cache=args.run / "targets")
+    metrics = evaluate.evaluate(int8, [teacher], photos, fp32, multiple=STUDENT_MULTIPLE,
+                                cache=args.run / "targets")
     metrics.update(int8_latency_ms_512=report["latency_ms_512"]["int8"],
                    fp32_latency_ms_512=report["latency_ms_512"]["fp32"])
     export_half(checkpoint, args.weights / "checkpoints" / f"{args.style}.safetensors")

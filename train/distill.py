@@ -30,7 +30,7 @@ from train.data import (PairPool, cached_teacher_output, held_out_photos, list_i
                         resize_short_side, split_holdout, to_tensor, to_uint8, write_rgb)
 from train.features import load_feature_network
 from train.losses import lsgan_d_loss, lsgan_g_loss
-from train.metrics import psnr, ssim
+from train.metrics import EditCaptured, psnr, ssim
 from train.model import ARCHITECTURES, Discriminator, build_generator, generator_multiple
 from train.teachers import TeacherChain
 from train.sheets import fit_height, grid
@@ -108,17 +108,21 @@ def validation_pairs(val: list[Path], teacher: TeacherChain, cache: Path, size: 
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float, list]:
-    """Mean PSNR / SSIM of the student against the teacher; also returns (photo, teacher, student) triples."""
+def validate(model: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[dict, list]:
+    """Student vs teacher on the validation pairs: mean PSNR / SSIM and the pooled edit / detail captured; also
+    returns the (photo, teacher, student) triples."""
     model.eval()
-    scores, triples = [], []
+    scores, triples, captured = [], [], EditCaptured()
     for photo, target in pairs:
         device = next(model.parameters()).device
         out = to_uint8(model(to_tensor(photo)[None].to(device))[0])
         scores.append((psnr(out, target), ssim(out, target)))
+        captured.add(photo, target, out)
         triples.append((photo, target, out))
     model.train()
-    return float(np.mean([s[0] for s in scores])), float(np.mean([s[1] for s in scores])), triples
+    return {"val_psnr": round(float(np.mean([s[0] for s in scores])), 3),
+            "val_ssim": round(float(np.mean([s[1] for s in scores])), 4),
+            "edit_captured": round(captured.edit, 4), "detail_captured": round(captured.detail, 4)}, triples
 
 
 def sample_grid(triples: list, count: int = 4, height: int = 192) -> np.ndarray:
@@ -223,10 +227,11 @@ def main(argv: list[str] | None = None) -> dict:
             writer.add_scalar("data/pairs", len(pool), step)
             bar.set_postfix(l1=f"{loss_l1.item():.4f}", lr=f"{lr:.1e}", it_s=f"{rate:.2f}", pairs=len(pool))
         if step % args.val_every == 0 or step == args.steps:
-            val_psnr, val_ssim, triples = validate(model, val_pairs) if val_pairs else (float("nan"),) * 2 + ([],)
-            writer.add_scalar("val/psnr", val_psnr, step)
-            writer.add_scalar("val/ssim", val_ssim, step)
-            record = {"step": step, "val_psnr": round(val_psnr, 3), "val_ssim": round(val_ssim, 4),
+            scores, triples = validate(model, val_pairs) if val_pairs else ({"val_psnr": float("nan")}, [])
+            for key, value in scores.items():
+                writer.add_scalar(f"val/{key.removeprefix('val_')}", value, step)
+            val_psnr = scores["val_psnr"]
+            record = {"step": step, **scores,
                       "l1": round(loss_l1.item(), 5), "lr": lr, "pairs": len(pool),
                       "wall_seconds": round(wall_before + time.time() - started, 1)}
             with history_file.open("a") as f:
