@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from tests.conftest import write_manifest
-from train import align_faces, distill, evaluate, export, push, quantize
+from train import align_faces, bundle, distill, evaluate, export, push, quantize
 from train.checkpoint import read_meta
 from train.metrics import EditCaptured
 from train.model import Discriminator, Generator, UNetGenerator, build_generator, count_parameters
@@ -194,12 +195,20 @@ def test_quantization_gives_a_smaller_close_int8_model(distilled, photo_dirs, tm
     assert (tmp_path / "m.int8.report.json").exists() and len(report["float_nodes"]) >= 3
 
 
-def test_unet_student_distils_from_a_teacher_chain_and_exports(tmp_path, photo_dirs, teacher_onnx):
+@pytest.fixture(scope="module")
+def face_run(tmp_path_factory, photo_dirs, teacher_onnx) -> Path:
+    """A 3-step U-Net face model distilled from a chain of two teachers."""
     root, _ = photo_dirs
-    out = tmp_path / "face_run"
+    out = tmp_path_factory.mktemp("face") / "face_run"
     distill.main(["--teacher", str(teacher_onnx), str(teacher_onnx), "--arch", "unet", "--width", "0.5",
                   "--photos", str(root / "faces"), "--out", str(out), "--steps", "3", "--batch", "2", "--crop", "64",
                   "--sizes", "96", "--val-every", "3", "--val-count", "2", "--val-size", "96", "--holdout", "0.2"])
+    return out
+
+
+def test_unet_student_distils_from_a_teacher_chain_and_exports(face_run, tmp_path, photo_dirs, teacher_onnx):
+    root, _ = photo_dirs
+    out = face_run
     meta = read_meta(out / "last.safetensors")
     assert meta["arch"] == "unet" and meta["teachers"] == ["teacher", "teacher"] and meta["multiple"] == 16
     fp32 = tmp_path / "face.onnx"
@@ -207,6 +216,33 @@ def test_unet_student_distils_from_a_teacher_chain_and_exports(tmp_path, photo_d
     result = evaluate.evaluate(fp32, [teacher_onnx, teacher_onnx], sorted((root / "faces").glob("*.jpg"))[:3],
                                size=128)
     assert result["photos"] == 3 and result["edit_captured"] < 1 and result["psnr_db"] > 0
+
+
+def test_bundle_writes_a_style_the_runtime_loads(distilled, face_run, photo_dirs, teacher_onnx, tmp_path, portrait):
+    from animegan import Registry, Stylizer
+
+    root, _ = photo_dirs
+    teachers = tmp_path / "teachers"
+    teachers.mkdir()
+    shutil.copy(teacher_onnx, teachers / "teacher.onnx")
+    (teachers / "teachers.json").write_text(json.dumps({"styles": {"teacher": {
+        "file": "teacher.onnx", "license": "test licence", "family": "test", "input_size_policy": {"multiple_of": 4}}}}))
+    faces = tmp_path / "aligned"
+    align_faces.align_folder([root / "faces"], faces, size=128, min_face=40, holdout=0.3)
+    weights = tmp_path / "weights"
+    entry = bundle.main(["--style", "teacher", "--teachers", str(teachers), "--run", str(distilled), "--photos",
+                         str(root / "scenes"), str(root / "faces"), "--face-run", str(face_run), "--faces", str(faces),
+                         "--checkpoint", "last", "--weights", str(weights), "--eval-count", "3"])
+    assert entry["face_teachers"] == ["teacher", "teacher"] and entry["lineage"]["teachers"] == ["teacher"]
+    assert {"edit_captured", "detail_captured", "int8_vs_fp32_psnr_db"} <= set(entry["metrics"])
+    assert {"edit_captured", "detail_captured"} <= set(entry["metrics"]["faces"])
+    assert "perceptual" in entry["lineage"]["method"] and "faces/" in entry["lineage"]["face"]["photos"]
+    assert (weights / "checkpoints" / "teacher.face.safetensors").exists()
+    assert (weights / "cards" / "teacher.md").read_text().count("non-commercial") >= 1
+    stylizer = Stylizer(Registry(weights / "manifest.json"), threads=1)
+    assert [s.id for s in stylizer.available_styles()] == ["teacher"]
+    assert stylizer.face_generator("teacher") is not stylizer.generator("teacher")
+    assert stylizer.stylize(portrait, "teacher").size == (512, 512)
 
 
 def test_push_dry_run_writes_a_complete_hub_folder(tiny_weights, tmp_path, portrait_file):

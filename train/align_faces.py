@@ -12,6 +12,8 @@ nothing.
 from __future__ import annotations
 
 import argparse
+import json
+from collections import Counter
 from pathlib import Path
 
 from tqdm import tqdm
@@ -26,6 +28,7 @@ def align_folder(photos: list[str | Path], out: Path, size: int = 512, min_face:
     Faces already written are kept."""
     pipeline = FacePipeline(face_size=size, min_face=min_face)
     read = written = 0
+    sources: Counter[str] = Counter()   # photos read per folder
     for path in tqdm(list_images(photos), desc="aligning faces"):
         try:
             rgb = read_rgb(path)
@@ -33,12 +36,16 @@ def align_folder(photos: list[str | Path], out: Path, size: int = 512, min_face:
             tqdm.write(f"skipped {path.name}: {exc}")
             continue
         read += 1
+        sources[path.parent.name] += 1
         for rank, face in enumerate(pipeline.detect(rgb)):
             split = "held_out" if is_held_out(path, holdout) else "train"
             target = out / split / f"{path.parent.name}__{path.stem}__{rank}.png"
             if not target.exists():
                 write_rgb(target, pipeline.align(rgb, face)[0])
             written += 1
+    counts = {split: len(list((out / split).glob("*.png"))) for split in ("train", "held_out")}
+    (out / "aligned.json").write_text(json.dumps({"photos": dict(sources), "size": size,
+                                                  "min_face": min_face, "holdout": holdout, "faces": counts}))
     return read, written
 
 

@@ -19,15 +19,31 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
 SAMPLES = "samples.jpg"
 
 
-def hub_files(style_id: str) -> dict[str, str]:
+def hub_files(style_id: str, face_model: bool = False) -> dict[str, str]:
     """The files of a style's Hub folder (what ``train.push`` writes) and what each one is."""
-    return {
-        f"{style_id}.int8.onnx": "INT8 (QDQ) ONNX used by the app",
+    files = {
+        f"{style_id}.int8.onnx": "INT8 (QDQ) ONNX used by the app for whole pictures",
         f"{style_id}.fp32.onnx": "the float model before quantization",
         f"{style_id}.safetensors": "the PyTorch student weights (fp16), loadable with `train.model.build_generator`",
-        SAMPLES: "photo → style examples",
-        "README.md": "this card",
     }
+    if face_model:
+        files[f"{style_id}.face.int8.onnx"] = "INT8 (QDQ) ONNX the app runs on aligned 512² faces"
+        files[f"{style_id}.face.safetensors"] = "the face model's PyTorch weights (fp16)"
+    return {**files, SAMPLES: "photo → style examples", "README.md": "this card"}
+
+
+def _lineage_lines(lineage: dict[str, Any]) -> list[str]:
+    teachers = lineage.get("teachers") or [lineage.get("teacher", "?")]
+    return [
+        f"- Teachers, applied in this order: {' → '.join(f'`{t}`' for t in teachers)}",
+        f"- Student: `{lineage.get('arch', '?')}` generator, width {lineage.get('width', '?')}, "
+        f"{lineage.get('parameters', '?')} parameters",
+        f"- Method: {lineage.get('method', 'distillation')}",
+        f"- Training photos: {lineage.get('photos', '?')} ({lineage.get('train_photos', '?')} used)",
+        f"- Steps: {lineage.get('steps', '?')}; wall time: {lineage.get('wall_hours', '?')} h on "
+        f"{lineage.get('hardware', 'CPU')}",
+        f"- Quantization: {lineage.get('quantization', 'onnxruntime static INT8, QDQ, per-channel')}",
+    ]
 
 
 def render_card(entry: dict[str, Any]) -> str:
@@ -56,25 +72,30 @@ def render_card(entry: dict[str, Any]) -> str:
         "",
         "## Files",
         "",
-        *[f"- `{name}` — {role}" for name, role in hub_files(entry["id"]).items()],
+        *[f"- `{name}` — {role}" for name, role in hub_files(entry["id"], bool(entry.get("face_file"))).items()],
         f"- sha256 of `{entry['file']}`: `{entry.get('sha256', '?')}`",
+        *([f"- sha256 of `{entry['face_file']}`: `{entry.get('face_sha256', '?')}`"] if entry.get("face_file") else []),
         "",
         "## Lineage",
         "",
-        f"- Teacher: `{lineage.get('teacher', '?')}` — {lineage.get('teacher_source', '')}",
-        f"- Student: `{lineage.get('arch', '?')}` generator, width {lineage.get('width', '?')}, "
-        f"{lineage.get('parameters', '?')} parameters",
-        f"- Training photos: {lineage.get('photos', '?')}",
-        f"- Steps: {lineage.get('steps', '?')}; wall time: {lineage.get('wall_hours', '?')} h on "
-        f"{lineage.get('hardware', 'CPU')}",
-        f"- Quantization: {lineage.get('quantization', 'onnxruntime static INT8, QDQ, per-channel')}",
+        f"Style teacher `{entry['id']}`: {lineage.get('teacher_source', '')}",
         "",
+        "Whole-picture model:",
+        "",
+        *_lineage_lines(lineage),
+        "",
+        *(["Face model (what the face pass runs on aligned faces):", "", *_lineage_lines(lineage["face"]), ""]
+          if lineage.get("face") else []),
         "## Metrics",
         "",
-        "Held-out photos at 512 px short side; PSNR/SSIM against the teacher's output.",
+        "Held-out photos at 512 px short side (faces: held-out FFHQ-aligned 512² faces), against the teacher's "
+        "output. *Edit captured* = 1 − MSE(student, teacher) / MSE(photo, teacher): how much of the teacher's change "
+        "the student makes; *detail captured* is the same on the high-pass band (image − Gaussian blur σ = 2 px).",
         "",
-        _metrics_table(entry.get("metrics", {})),
+        _metrics_table({k: v for k, v in entry.get("metrics", {}).items() if k != "faces"}),
         "",
+        *(["Face model:", "", _metrics_table(entry["metrics"]["faces"]), ""]
+          if entry.get("metrics", {}).get("faces") else []),
         "## Licence",
         "",
         entry.get("license", ""),

@@ -176,7 +176,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     meta_base = {"arch": args.arch, "width": args.width, "teachers": teacher.ids, "multiple": multiple,
                  "photos": [str(p) for p in args.photos], "train_photos": len(train_photos),
-                 "val_photos": [str(p) for p in val_photos], "crop": args.crop, "sizes": sizes}
+                 "val_photos": [str(p) for p in val_photos], "crop": args.crop, "sizes": sizes, "batch": args.batch,
+                 "lr": args.lr, "perceptual": args.perceptual and Path(args.perceptual).name,
+                 "perceptual_weight": args.perceptual_weight if args.perceptual else 0.0,
+                 "adv_weight": args.adv_weight}
     history_file = args.out / "history.jsonl"
     writer = SummaryWriter(str(args.out / "tb"))
     pool.wait_for(args.batch)

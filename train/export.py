@@ -64,6 +64,21 @@ def parity(model: torch.nn.Module, onnx_path: Path, sizes=PARITY_SIZES, seed: in
     return worst
 
 
+def export_checkpoint(checkpoint: Path, out: Path, opset: int = 17, tolerance: float = 1e-3,
+                      arch: str | None = None, width: float | None = None) -> float:
+    """Export a checkpoint's generator (BatchNorm folded) to ONNX and return its max abs difference from PyTorch;
+    ``ValueError`` beyond ``tolerance``."""
+    model = load_generator(checkpoint, arch, width)
+    meta = read_meta(checkpoint)
+    teachers = meta.get("teachers") or [Path(str(meta.get("teacher", ""))).stem]
+    export_onnx(model, out, opset, {"arch": str(meta.get("arch", arch)), "step": str(meta.get("step", "")),
+                                    "teachers": "+".join(teachers)})
+    diff = parity(model, out)
+    if diff > tolerance:
+        raise ValueError(f"ONNX output differs from PyTorch by {diff:.2e} > {tolerance}")
+    return diff
+
+
 def main(argv: list[str] | None = None) -> float:
     p = argparse.ArgumentParser(prog="python -m train.export", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", type=Path, required=True, help="generator checkpoint (.safetensors)")
@@ -75,15 +90,11 @@ def main(argv: list[str] | None = None) -> float:
     args = p.parse_args(argv)
     if args.opset < 17:
         p.error("--opset must be at least 17")
-    model = load_generator(args.checkpoint, args.arch, args.width)
-    meta = read_meta(args.checkpoint)
-    export_onnx(model, args.out, args.opset, {"arch": str(meta.get("arch", args.arch)),
-                                              "step": str(meta.get("step", "")),
-                                              "teacher": Path(str(meta.get("teacher", ""))).stem})
-    diff = parity(model, args.out)
+    try:
+        diff = export_checkpoint(args.checkpoint, args.out, args.opset, args.tolerance, args.arch, args.width)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     print(f"exported {args.out} ({args.out.stat().st_size / 1e6:.2f} MB); max abs diff vs PyTorch: {diff:.2e}")
-    if diff > args.tolerance:
-        raise SystemExit(f"error: ONNX output differs from PyTorch by {diff:.2e} > {args.tolerance}")
     return diff
 
 

@@ -43,6 +43,9 @@ def build_folder(folder: Path, entry: dict, weights_dir: Path, checkpoint: Path,
     style_id = entry["id"]
     shutil.copy2(weights_dir / entry["file"], folder / f"{style_id}.int8.onnx")
     shutil.copy2(checkpoint, folder / f"{style_id}.safetensors")
+    if entry.get("face_file"):
+        shutil.copy2(weights_dir / entry["face_file"], folder / f"{style_id}.face.int8.onnx")
+        shutil.copy2(checkpoint.with_name(f"{style_id}.face.safetensors"), folder / f"{style_id}.face.safetensors")
     export_onnx(load_generator(checkpoint), folder / f"{style_id}.fp32.onnx")
     grid = sample_grid(folder / f"{style_id}.int8.onnx", int(entry.get("multiple", 8)), photos)
     to_pil(grid).save(folder / SAMPLES, quality=90)

@@ -125,6 +125,48 @@ def quantize(model: Path, out: Path, arrays: list[np.ndarray], method: str, excl
                     extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
 
 
+def quantize_model(model: Path, calib: list[str | Path], out: Path, count: int = 48, size: int = 384,
+                   method: str = "minmax", exclude_worst: int = 0, eval_photos: list[str | Path] | None = None,
+                   eval_count: int = 8, holdout: float = 0.1, multiple: int = 16, seed: int = 0) -> dict:
+    """Quantize an FP32 generator to INT8 (QDQ) calibrated on ``count`` photos of ``calib`` (held-out ones skipped)
+    and return the report: float nodes, sizes, 512² latencies and INT8 vs FP32 on held-out photos (``eval_photos``
+    folders, default: the held-out split of ``calib``). The report is also written beside ``out``."""
+    rng = random.Random(seed)
+    photos = list_images(calib)
+    chosen = [x for x in photos if not is_held_out(x, holdout)]
+    chosen = rng.sample(chosen, min(count, len(chosen)))
+    evals = list_images(eval_photos) if eval_photos else [x for x in photos if is_held_out(x, holdout)]
+    evals = rng.sample(evals, min(eval_count, len(evals)))
+    if not chosen:
+        raise ValueError(f"no calibration photos found in {', '.join(map(str, calib))}")
+    arrays = calibration_arrays(chosen, size)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        prepared = tmp / "prepared.onnx"
+        quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
+        exclude = float_nodes(onnx.load(str(prepared)))
+        quantize(prepared, out, arrays, method, exclude)
+        sensitive: list[tuple[str, float]] = []
+        if exclude_worst:
+            sensitive = worst_nodes(prepared, out, arrays[:8], exclude_worst, tmp)
+            exclude += [name for name, _ in sensitive]
+            quantize(prepared, out, arrays, method, exclude)
+
+    report = {
+        "model": str(model), "int8": str(out), "method": method,
+        "calibration_photos": len(chosen), "calibration_size": size, "float_nodes": exclude,
+        "most_sensitive_sqnr_db": {name: round(err, 2) for name, err in sensitive},
+        "size_mb": {"fp32": round(model.stat().st_size / 1e6, 3), "int8": round(out.stat().st_size / 1e6, 3)},
+        "latency_ms_512": {"fp32": round(latency_ms(model), 1), "int8": round(latency_ms(out), 1)},
+        "int8_vs_fp32": compare(model, out, evals, multiple=multiple) if evals else None,
+    }
+    report["speedup"] = round(report["latency_ms_512"]["fp32"] / report["latency_ms_512"]["int8"], 2)
+    out.with_suffix(".report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m train.quantize", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, required=True, help="FP32 generator ONNX")
@@ -137,46 +179,18 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--eval", nargs="*", help="photo folders for the INT8 vs FP32 check (default: held-out of --calib)")
     p.add_argument("--eval-count", type=int, default=8)
     p.add_argument("--holdout", type=float, default=0.1, help="held-out fraction (same split as train.distill)")
+    p.add_argument("--multiple", type=int, default=16, help="the model's input multiple")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-
-    rng = random.Random(args.seed)
-    photos = list_images(args.calib)
-    calib = [x for x in photos if not is_held_out(x, args.holdout)]
-    calib = rng.sample(calib, min(args.count, len(calib)))
-    evals = list_images(args.eval) if args.eval else [x for x in photos if is_held_out(x, args.holdout)]
-    evals = rng.sample(evals, min(args.eval_count, len(evals)))
-    if not calib:
-        raise SystemExit("error: no calibration photos found")
-    arrays = calibration_arrays(calib, args.size)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-
-    with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir)
-        prepared = tmp / "prepared.onnx"
-        quant_pre_process(str(args.model), str(prepared), skip_symbolic_shape=True)
-        exclude = float_nodes(onnx.load(str(prepared)))
-        quantize(prepared, args.out, arrays, args.method, exclude)
-        sensitive: list[tuple[str, float]] = []
-        if args.exclude_worst:
-            sensitive = worst_nodes(prepared, args.out, arrays[:8], args.exclude_worst, tmp)
-            exclude += [name for name, _ in sensitive]
-            quantize(prepared, args.out, arrays, args.method, exclude)
-
-    report = {
-        "model": str(args.model), "int8": str(args.out), "method": args.method,
-        "calibration_photos": len(calib), "calibration_size": args.size, "float_nodes": exclude,
-        "most_sensitive_sqnr_db": {name: round(err, 2) for name, err in sensitive},
-        "size_mb": {"fp32": round(args.model.stat().st_size / 1e6, 3), "int8": round(args.out.stat().st_size / 1e6, 3)},
-        "latency_ms_512": {"fp32": round(latency_ms(args.model), 1), "int8": round(latency_ms(args.out), 1)},
-        "int8_vs_fp32": compare(args.model, args.out, evals) if evals else None,
-    }
-    report["speedup"] = round(report["latency_ms_512"]["fp32"] / report["latency_ms_512"]["int8"], 2)
-    args.out.with_suffix(".report.json").write_text(json.dumps(report, indent=2))
+    try:
+        report = quantize_model(args.model, args.calib, args.out, args.count, args.size, args.method,
+                                args.exclude_worst, args.eval, args.eval_count, args.holdout, args.multiple, args.seed)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     print(f"{'':22}{'FP32':>10}{'INT8':>10}")
     print(f"{'size (MB)':22}{report['size_mb']['fp32']:>10}{report['size_mb']['int8']:>10}")
     print(f"{'latency 512² (ms)':22}{report['latency_ms_512']['fp32']:>10}{report['latency_ms_512']['int8']:>10}")
-    print(f"speed-up {report['speedup']}×; float nodes: {len(exclude)}")
+    print(f"speed-up {report['speedup']}×; float nodes: {len(report['float_nodes'])}")
     if report["int8_vs_fp32"]:
         q = report["int8_vs_fp32"]
         print(f"INT8 vs FP32 on {q['photos']} held-out photos: PSNR {q['psnr_db']} dB (min {q['psnr_db_min']}), "

@@ -21,6 +21,15 @@ def teacher_multiple(teacher: Path, default: int) -> int:
     return default
 
 
+def teacher_files(teachers_dir: Path, ids: list[str]) -> list[Path]:
+    """The ONNX files of teachers named by id in ``teachers_dir/teachers.json``."""
+    styles = json.loads((teachers_dir / "teachers.json").read_text())["styles"]
+    unknown = [i for i in ids if i not in styles]
+    if unknown:
+        raise KeyError(f"unknown teacher id(s) {unknown}; teachers.json has {sorted(styles)}")
+    return [teachers_dir / styles[i]["file"] for i in ids]
+
+
 class TeacherChain:
     """Teachers applied one after the other (e.g. ``cute`` then ``shinkai``: anime faces in Shinkai's light).
 
