@@ -8,7 +8,6 @@ file an event receives was uploaded through Gradio's upload route (see SECURITY.
 """
 import html
 import logging
-import math
 import re
 import secrets
 import signal
@@ -27,9 +26,12 @@ from gradio.utils import get_upload_folder
 from gradio_client.utils import is_http_url_like
 from PIL import Image
 
-from animegan import AnimeGANError, NoStylesError, Style, Stylizer, UnknownStyleError
-from animegan.stylizer import check_max_size
-from animegan.imageio import IMAGE_SUFFIXES, fit_within, load_picture, to_pil
+import numpy as np
+
+from animegan import AnimeGANError, NoStylesError, Style, Stylizer
+from animegan.color import adjust
+from animegan.imageio import IMAGE_SUFFIXES, Picture, fit_within, load_picture, to_pil
+from animegan.options import FULL_RESOLUTION, STYLE_SIZE, keep_colors_option, max_size_option, strength_option
 
 log = logging.getLogger("animegan.app")
 
@@ -44,10 +46,11 @@ SESSION_LIMIT = 24          # results kept in the session gallery
 MAX_PIXELS = 25_000_000     # server-side refusal limit per picture
 MAX_UPLOAD_MB = 20
 MAX_BATCH = 50
-STYLE_DEFAULT, FULL_RESOLUTION = -1, 0      # Stylizer max_size values
-SIZES = [("Fast · 512 px", 512), ("Standard · the style's own size", STYLE_DEFAULT),
+SHARE_SIDE = 1280           # long side of each half of the before | after picture
+SIZES = [("Fast · 512 px", 512), ("Standard · the style's own size", STYLE_SIZE),
          ("Full resolution · slow", FULL_RESOLUTION)]
 MODEL_QUEUE = "model"       # one concurrency group for every event that runs a model
+ADJUST_QUEUE = "adjust"     # re-rendering strength / keep-colours from a cached model output
 PNG_OPTIONS = {"format": "PNG", "compress_level": 3}
 CREAM = "#fff8ef"
 BROWSER_FORMATS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".avif"}
@@ -99,8 +102,18 @@ CSS = """
 
 
 @dataclass
+class Rendered:
+    """One picture after the model: the decoded upload and the style at full strength (faces included)."""
+
+    picture: Picture
+    raw: np.ndarray
+    style: Style
+    seconds: float
+
+
+@dataclass
 class Outcome:
-    """One stylized picture."""
+    """One finished picture: strength and keep-colours applied, written as a full-size PNG."""
 
     original: Image.Image
     result: Image.Image
@@ -189,14 +202,15 @@ def paths_of(payloads: list[Payload] | Payload) -> list[str]:
 
 
 def as_max_size(value: Any) -> int:
-    """The ``max_size`` option as an int, validated like the library does (-1, 0 or a long side >= 64 px)."""
-    if value is None or value == "":
-        return STYLE_DEFAULT
-    try:
-        size = float(value)
-    except (TypeError, ValueError):
-        size = math.nan
-    return check_max_size(int(size) if size.is_integer() else value)
+    """The ``max_size`` option (an empty form field means the style's size)."""
+    return STYLE_SIZE if value is None or value == "" else max_size_option(value)
+
+
+def as_strength(percent_or_fraction: Any, percent: bool = False) -> float:
+    """The strength option; the UI slider gives percent, the API a fraction."""
+    if percent and isinstance(percent_or_fraction, (int, float)) and not isinstance(percent_or_fraction, bool):
+        percent_or_fraction = percent_or_fraction / 100
+    return strength_option(percent_or_fraction)
 
 
 def new_output_dir() -> Path:
@@ -234,9 +248,9 @@ def thumbnail(image: Image.Image, side: int = THUMB_SIDE) -> Image.Image:
     return canvas
 
 
-def before_after(before: Image.Image, after: Image.Image, gap: int = 6) -> Image.Image:
-    """Both thumbnails side by side on a cream strip."""
-    left, right = thumbnail(before), thumbnail(after)
+def before_after(before: Image.Image, after: Image.Image, side: int = THUMB_SIDE, gap: int = 6) -> Image.Image:
+    """Both pictures, at most ``side`` px each, side by side on a cream strip."""
+    left, right = thumbnail(before, side), thumbnail(after, side)
     strip = Image.new("RGB", (left.width + gap + right.width, max(left.height, right.height)), CREAM)
     strip.paste(left, (0, 0))
     strip.paste(right, (left.width + gap, 0))
@@ -291,15 +305,10 @@ class AnimeApp:
         return [(style.name, style.id) for style in self.styles]
 
     def resolve_style(self, wanted: str | None) -> Style:
-        """A style by id or display name (case-insensitive)."""
+        """A style by id or display name (any case), as everywhere in the package."""
         if not self.styles:
             raise NoStylesError(self.stylizer.registry.unavailable())
-        key = (wanted or "").strip().casefold()
-        for style in self.styles:
-            if key in (style.id.casefold(), style.name.casefold()):
-                return style
-        known = ", ".join(f"{s.id} ({s.name})" for s in self.styles)
-        raise UnknownStyleError(f"unknown style {wanted!r}; available: {known}")
+        return self.stylizer.registry.find(wanted or "")
 
     def _render_previews(self) -> list[tuple[Image.Image, str]]:
         """Each style run on a small copy of the portrait; styles whose weights would first need a download are
@@ -326,20 +335,35 @@ class AnimeApp:
         return self.preview_ids[evt.index]
 
     # --- core ---------------------------------------------------------------------------------------------------
-    def stylize_file(self, path: str, style: str | None, faces: bool | None, max_size: Any) -> Outcome:
-        """Stylize one uploaded file and save the full-resolution PNG."""
+    def render_file(self, path: str, style: str | None, faces: bool | None, max_size: Any) -> Rendered:
+        """Decode one uploaded file and run the style on it at full strength."""
         info = self.resolve_style(style)
         size = as_max_size(max_size)
         start = time.perf_counter()
         picture = load_picture(path, self.stylizer.max_pixels)
+        raw = self.stylizer.render(picture.rgb, info.id, faces is not False, size)
+        return Rendered(picture, raw, info, time.perf_counter() - start)
+
+    @staticmethod
+    def finish(rendered: Rendered, strength: float, keep_colors: bool, folder: Path, stem: str) -> Outcome:
+        """Apply strength and keep-colours to a rendered picture and save the full-size PNG."""
+        start = time.perf_counter()
+        picture = rendered.picture
         original = to_pil(picture.rgb, picture.alpha)
-        result = self.stylizer.stylize(original, info.id, faces=faces is not False, max_size=size)
-        seconds = time.perf_counter() - start
-        png = save_png(result, new_output_dir(), f"{Path(path).stem}_{info.id}")
-        return Outcome(original, result, png, info, seconds)
+        result = to_pil(adjust(picture.rgb, rendered.raw, strength, keep_colors), picture.alpha)
+        png = save_png(result, folder, stem)
+        return Outcome(original, result, png, rendered.style, rendered.seconds + time.perf_counter() - start)
+
+    def stylize_file(self, path: str, style: str | None, faces: bool | None, max_size: Any, strength: Any = 1.0,
+                     keep_colors: Any = False) -> Outcome:
+        """Stylize one uploaded file and save the full-resolution PNG (options are checked before the model runs)."""
+        strength, keep_colors = as_strength(strength), keep_colors_option(keep_colors)
+        rendered = self.render_file(path, style, faces, max_size)
+        return self.finish(rendered, strength, keep_colors, new_output_dir(), f"{Path(path).stem}_{rendered.style.id}")
 
     def stylize_files(self, paths: list[str], style: str | None, faces: bool | None, max_size: Any,
-                      progress: Callable[[int, int, str], None] | None = None) -> tuple[Style, list[Saved]]:
+                      progress: Callable[[int, int, str], None] | None = None, strength: Any = 1.0,
+                      keep_colors: Any = False) -> tuple[Style, list[Saved]]:
         """Stylize a batch, writing each PNG as soon as it is done; bad files are reported in their result and
         the others still finish."""
         if not paths:
@@ -347,59 +371,142 @@ class AnimeApp:
         if len(paths) > MAX_BATCH:
             raise AnimeGANError(f"at most {MAX_BATCH} pictures per batch, got {len(paths)}")
         info = self.resolve_style(style)
+        strength, keep_colors = as_strength(strength), keep_colors_option(keep_colors)
         folder = new_output_dir()
         saved = []
-        for r in self.stylizer.iter_stylize(paths, info.id, faces=faces is not False,
-                                            max_size=as_max_size(max_size), progress=progress):
+        for r in self.stylizer.iter_stylize(paths, info.id, faces=faces is not False, max_size=as_max_size(max_size),
+                                            progress=progress, strength=strength, keep_colors=keep_colors):
             png = save_png(r.image, folder, f"{Path(r.source).stem}_{info.id}") if r.ok else None
             thumb = thumbnail(r.image) if r.ok else None
             saved.append(Saved(r.source, png, thumb, r.error, r.seconds))
         return info, saved
 
     # --- API ----------------------------------------------------------------------------------------------------
-    def api_stylize(self, image: Payload, style: str, faces: bool = True, max_size: int = STYLE_DEFAULT) -> str:
+    def api_stylize(self, image: Payload, style: str, faces: bool = True, max_size: int = STYLE_SIZE,
+                    strength: float = 1.0, keep_colors: bool = False) -> str:
         """Stylize one picture. style: id or name; faces: enhance faces; max_size: long side to stylize at (-1 the
-        style's size, 0 full resolution). Returns a PNG with the input's (upright) size."""
+        style's size, 0 full resolution); strength: 0 (the photo) to 1 (the full style); keep_colors: keep the
+        photo's colours. Returns a PNG with the input's (upright) size."""
         with user_errors():
             path = path_of(image)
             if path is None:
                 raise AnimeGANError("no image given")
-            return str(self.stylize_file(path, style, faces, max_size).png)
+            return str(self.stylize_file(path, style, faces, max_size, strength, keep_colors).png)
 
-    def api_stylize_batch(self, files: list[Payload], style: str, faces: bool = True,
-                          max_size: int = STYLE_DEFAULT) -> tuple[list[str], str]:
+    def api_stylize_batch(self, files: list[Payload], style: str, faces: bool = True, max_size: int = STYLE_SIZE,
+                          strength: float = 1.0, keep_colors: bool = False) -> tuple[list[str], str]:
         """Stylize many pictures. Returns the PNGs of those that worked and a report with one "file: reason" line
         per failed file ("" if none failed); fails only if no picture could be stylized."""
         with user_errors():
-            _, results = self.stylize_files(paths_of(files), style, faces, max_size)
+            _, results = self.stylize_files(paths_of(files), style, faces, max_size, None, strength, keep_colors)
             if not any(r.ok for r in results):
                 raise AnimeGANError("no picture could be stylized: " + failure_lines(results).replace("\n", "; "))
         return [str(r.png) for r in results if r.ok], failure_lines(results)
 
     # --- UI -----------------------------------------------------------------------------------------------------
-    def ui_stylize(self, image: Payload, style: str, faces: bool, max_size: int, history: list) -> tuple:
-        """Single-picture tab: slider, download, status line and the updated session gallery."""
-        with user_errors():
-            path = path_of(image)
-            if path is None:
-                raise AnimeGANError("add a photo first: upload one, take one with the webcam or paste one")
-            outcome = self.stylize_file(path, style, faces, max_size)
+    def ui_check_upload(self, image: Payload) -> tuple:
+        """Flag an upload that cannot be read as soon as it arrives (the photo box is emptied, the status says why)."""
+        path = path_of(image)
+        if path is None:
+            return gr.skip(), ""
+        try:
+            load_picture(path, self.stylizer.max_pixels)
+        except AnimeGANError as exc:
+            message = f"{Path(path).name}: {public_message(str(exc))}"
+            gr.Warning(message)
+            return None, f"⚠️ {table_cell(message)}"
+        return gr.skip(), ""
+
+    def ui_check_batch(self, files: list[Payload] | None, folder: list[Payload] | None) -> str:
+        """The batch's unreadable files, listed as soon as they are uploaded."""
+        paths = paths_of(files) + [p for p in paths_of(folder) if Path(p).suffix.lower() in IMAGE_SUFFIXES]
+        failed = []
+        for path in paths:
+            try:
+                load_picture(path, self.stylizer.max_pixels)
+            except AnimeGANError as exc:
+                failed.append(Saved(Path(path).name, None, None, str(exc), 0.0))
+        if not failed:
+            return f"{len(paths)} pictures ready." if paths else ""
+        lines = [f"**{len(failed)} of {len(paths)} files cannot be read** and will be skipped:", "",
+                 "| File | Why |", "| --- | --- |"]
+        lines += [f"| {table_cell(r.source)} | {table_cell(public_message(r.error or ''))} |" for r in failed]
+        return "\n".join(lines)
+
+    def ui_stylize(self, image: Payload, style: str, faces: bool, max_size: int, strength: float, keep_colors: bool,
+                   history: list, last: dict | None) -> tuple:
+        """Single-picture tab: slider, downloads, status line, session gallery and the cached model output. A failed
+        run says why in a toast and the status line and leaves everything else as it was."""
+        try:
+            with user_errors():
+                path = path_of(image)
+                if path is None:
+                    raise AnimeGANError("add a photo first: upload one, take one with the webcam or paste one")
+                strength, keep_colors = as_strength(strength, percent=True), keep_colors_option(keep_colors)
+                key = [path, self.resolve_style(style).id, faces is not False, as_max_size(max_size)]
+                folder = new_output_dir()
+                if last and last["key"] == key and Path(last["raw"]).exists():
+                    rendered = self.cached(last)
+                else:
+                    rendered = self.render_file(path, style, faces, max_size)
+                    raw_png = save_png(Image.fromarray(rendered.raw), folder, "model_output")
+                    last = {"key": key, "raw": str(raw_png), "style": rendered.style.id,
+                            "seconds": rendered.seconds}
+                outcome = self.finish(rendered, strength, keep_colors, folder, f"{Path(path).stem}_{rendered.style.id}")
+        except gr.Error as exc:
+            gr.Warning(exc.message)
+            return (gr.skip(),) * 3 + (f"⚠️ {table_cell(exc.message)}",) + (gr.skip(),) * 3
+        history = [(before_after(outcome.original, outcome.result), outcome.caption), *history][:SESSION_LIMIT]
+        return (*self.result_views(path, outcome, folder), history, history, last)
+
+    def ui_adjust(self, image: Payload, strength: float, keep_colors: bool, last: dict | None) -> tuple:
+        """Re-render strength / keep-colours from the cached model output (no model run); nothing to do before the
+        first result or after the photo changed."""
+        path = path_of(image)
+        if not last or path is None or last["key"][0] != path or not Path(last["raw"]).exists():
+            return (gr.skip(),) * 4
+        try:
+            with user_errors():
+                strength, keep_colors = as_strength(strength, percent=True), keep_colors_option(keep_colors)
+                rendered = self.cached(last)
+                folder = new_output_dir()
+                outcome = self.finish(rendered, strength, keep_colors, folder, f"{Path(path).stem}_{rendered.style.id}")
+        except gr.Error as exc:
+            gr.Warning(exc.message)
+            return (gr.skip(),) * 3 + (f"⚠️ {table_cell(exc.message)}",)
+        return self.result_views(path, outcome, folder)
+
+    def cached(self, last: dict) -> Rendered:
+        """The model output kept from the last run on this upload."""
+        picture = load_picture(last["key"][0], self.stylizer.max_pixels)
+        raw = load_picture(last["raw"], self.stylizer.max_pixels).rgb
+        return Rendered(picture, raw, self.resolve_style(last["style"]), last["seconds"])
+
+    @staticmethod
+    def result_views(path: str, outcome: Outcome, folder: Path) -> tuple:
+        """Slider, full-size download, before | after download and status line for a finished picture."""
         before = path if Path(path).suffix.lower() in BROWSER_FORMATS else outcome.original
+        share = before_after(outcome.original, outcome.result, SHARE_SIDE, gap=12)
+        share_png = save_png(share, folder, f"{outcome.png.stem}_before_after")
         width, height = outcome.result.size
         status = f"**{outcome.style.name}** · {width}×{height} · {outcome.seconds:.1f} s"
-        history = [(before_after(outcome.original, outcome.result), outcome.caption), *history][:SESSION_LIMIT]
-        return ((before, str(outcome.png)), gr.DownloadButton(value=str(outcome.png), visible=True), status,
-                history, history)
+        return ((before, str(outcome.png)), gr.DownloadButton(value=str(outcome.png), visible=True),
+                gr.DownloadButton(value=str(share_png), visible=True), status)
 
     def ui_batch(self, files: list[Payload] | None, folder: list[Payload] | None, style: str, faces: bool,
-                 max_size: int, progress: gr.Progress = gr.Progress()) -> tuple:
+                 max_size: int, strength: float, keep_colors: bool, progress: gr.Progress = gr.Progress()) -> tuple:
         """Batch tab: result gallery, ZIP download and the report."""
         images_in_folder = [p for p in paths_of(folder) if Path(p).suffix.lower() in IMAGE_SUFFIXES]
         start = time.perf_counter()
-        with user_errors():
-            info, results = self.stylize_files(
-                paths_of(files) + images_in_folder, style, faces, max_size,
-                progress=lambda done, total, name: progress((done, total), desc=name, unit="pictures"))
+        try:
+            with user_errors():
+                info, results = self.stylize_files(
+                    paths_of(files) + images_in_folder, style, faces, max_size,
+                    lambda done, total, name: progress((done, total), desc=name, unit="pictures"),
+                    as_strength(strength, percent=True), keep_colors)
+        except gr.Error as exc:
+            gr.Warning(exc.message)
+            return gr.skip(), gr.skip(), f"⚠️ {table_cell(exc.message)}"
         tiles = [(r.thumb, f"{Path(r.source).name} · {r.seconds:.1f} s") for r in results if r.ok]
         archive = zip_results(results, info) if tiles else None
         for r in results:  # the UI hands out the ZIP only: its PNGs are not needed any more
@@ -432,11 +539,15 @@ def style_radio(app: AnimeApp, elem_id: str) -> gr.Radio:
                     elem_id=elem_id)
 
 
-def extra_options() -> tuple[gr.Checkbox, gr.Radio]:
-    """The faces and size controls."""
+def extra_options(prefix: str) -> tuple[gr.Checkbox, gr.Radio, gr.Slider, gr.Checkbox]:
+    """The faces, size, strength and keep-colours controls."""
     faces = gr.Checkbox(value=True, label="Enhance faces", info="Restyles each face up close (portraits).")
-    size = gr.Radio(SIZES, value=STYLE_DEFAULT, label="Detail", info="Long side the picture is stylized at.")
-    return faces, size
+    size = gr.Radio(SIZES, value=STYLE_SIZE, label="Detail", info="Long side the picture is stylized at.")
+    strength = gr.Slider(0, 100, value=100, step=5, label="Strength (%)", elem_id=f"{prefix}strength",
+                         info="How far the picture moves from your photo toward the style.")
+    keep_colors = gr.Checkbox(value=False, label="Keep my colours", elem_id=f"{prefix}keep-colors",
+                              info="Your photo's colours with the style's light, shading and lines.")
+    return faces, size, strength, keep_colors
 
 
 def gallery(label: str, elem_id: str, **options: Any) -> gr.Gallery:
@@ -458,7 +569,7 @@ def single_tab(app: AnimeApp) -> None:
             style = style_radio(app, "style")
             previews = gallery("Style previews: click one to choose it", "style-previews", value=app.previews,
                                allow_preview=False, object_fit="cover", visible=bool(app.previews))
-            faces, size = extra_options()
+            faces, size, strength, keep_colors = extra_options("")
             run = gr.Button("Stylize", variant="primary", elem_id="stylize-btn", interactive=bool(app.styles))
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
@@ -466,15 +577,24 @@ def single_tab(app: AnimeApp) -> None:
                                     buttons=["fullscreen"])
         with gr.Column(scale=1, min_width=260):
             status = gr.Markdown(elem_id="status")
-            download = gr.DownloadButton("Download full-size PNG", visible=False, variant="primary")
+            download = gr.DownloadButton("Download full-size PNG", visible=False, variant="primary",
+                                         elem_id="download")
+            share = gr.DownloadButton("Download before | after", visible=False, elem_id="download-share")
     with gr.Accordion("This session: before | after", open=True):
         history = gr.State([])
         session = gallery("This session", "session-gallery", show_label=False, object_fit="contain")
         clear = gr.Button("Clear session gallery", size="sm")
 
+    last = gr.State(None)       # the last model output of this session (re-rendered for strength / keep colours)
     previews.select(app.pick_preview, None, style, queue=False, api_visibility="private")
-    run.click(app.ui_stylize, [photo, style, faces, size, history], [slider, download, status, history, session],
-              preprocess=False, concurrency_id=MODEL_QUEUE, api_visibility="private")
+    photo.upload(app.ui_check_upload, photo, [photo, status], preprocess=False, queue=False,
+                 api_visibility="private")
+    run.click(app.ui_stylize, [photo, style, faces, size, strength, keep_colors, history, last],
+              [slider, download, share, status, history, session, last], preprocess=False,
+              concurrency_id=MODEL_QUEUE, api_visibility="private")
+    for trigger in (strength.release, keep_colors.input):
+        trigger(app.ui_adjust, [photo, strength, keep_colors, last], [slider, download, share, status],
+                preprocess=False, concurrency_id=ADJUST_QUEUE, concurrency_limit=2, api_visibility="private")
     clear.click(app.clear_session, None, [history, session], queue=False, api_visibility="private")
 
 
@@ -487,12 +607,14 @@ def batch_tab(app: AnimeApp) -> None:
             folder = gr.File(file_count="directory", label="…or a whole folder", elem_id="batch-folder")
         with gr.Column(min_width=300):
             style = style_radio(app, "batch-style")
-            faces, size = extra_options()
+            faces, size, strength, keep_colors = extra_options("batch-")
             run = gr.Button("Stylize all", variant="primary", interactive=bool(app.styles))
     report = gr.Markdown(elem_id="batch-report")
     archive = gr.DownloadButton("Download all (ZIP)", visible=False, variant="primary")
     results = gallery("Results", "batch-results", object_fit="contain")
-    run.click(app.ui_batch, [files, folder, style, faces, size], [results, archive, report],
+    for upload in (files.upload, folder.upload):
+        upload(app.ui_check_batch, [files, folder], report, preprocess=False, queue=False, api_visibility="private")
+    run.click(app.ui_batch, [files, folder, style, faces, size, strength, keep_colors], [results, archive, report],
               preprocess=False, concurrency_id=MODEL_QUEUE, api_visibility="private")
 
 
@@ -504,14 +626,17 @@ def api_endpoints(app: AnimeApp) -> None:
         files = gr.File(file_count="multiple", label="files")
         style = gr.Textbox(label="style (id or name)")
         faces = gr.Checkbox(value=True, label="faces")
-        max_size = gr.Number(value=STYLE_DEFAULT, precision=0, label="max_size (-1 style size, 0 full resolution)")
+        max_size = gr.Number(value=STYLE_SIZE, precision=0, label="max_size (-1 style size, 0 full resolution)")
+        strength = gr.Number(value=1.0, label="strength (0 the photo … 1 the full style)")
+        keep_colors = gr.Checkbox(value=False, label="keep_colors")
         result = gr.Image(type="filepath", format="png", label="stylized")
         results = gr.File(file_count="multiple", label="stylized files")
         report = gr.Textbox(label="failures")
-    trigger.click(app.api_stylize, [image, style, faces, max_size], result, api_name="stylize",
+    options = [style, faces, max_size, strength, keep_colors]
+    trigger.click(app.api_stylize, [image, *options], result, api_name="stylize", preprocess=False,
+                  concurrency_id=MODEL_QUEUE)
+    trigger.click(app.api_stylize_batch, [files, *options], [results, report], api_name="stylize_batch",
                   preprocess=False, concurrency_id=MODEL_QUEUE)
-    trigger.click(app.api_stylize_batch, [files, style, faces, max_size], [results, report],
-                  api_name="stylize_batch", preprocess=False, concurrency_id=MODEL_QUEUE)
 
 
 def build_demo(stylizer: Stylizer | None = None) -> gr.Blocks:

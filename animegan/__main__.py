@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from tqdm import tqdm
@@ -17,7 +19,8 @@ from tqdm import tqdm
 from animegan.engine import default_threads
 from animegan.errors import AnimeGANError, InvalidOptionError
 from animegan.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
-from animegan.stylizer import Stylizer, check_max_size, failure_reason
+from animegan.options import STYLE_SIZE, max_size_option, strength_option
+from animegan.stylizer import Stylizer, failure_reason
 
 
 def output_is_file(inputs: list[Path], output: Path | None) -> bool:
@@ -66,12 +69,18 @@ def plan(inputs: list[Path], output: Path | None, to_file: bool = False) -> list
     return unique
 
 
-def max_size_arg(text: str) -> int:
-    """argparse type for --max-size: -1, 0 or a long side of at least 64 px."""
-    try:
-        return check_max_size(int(text))
-    except (ValueError, AnimeGANError) as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def option(parse: Callable[[Any], Any]) -> Callable[[str], Any]:
+    """An argparse type from one of ``animegan.options``' validators (its message becomes argparse's)."""
+    def checked(text: str) -> Any:
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+        try:
+            return parse(text if number is None else number)
+        except AnimeGANError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return checked
 
 
 def positive_int(text: str) -> int:
@@ -88,15 +97,19 @@ def positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m animegan", description="Turn photos into anime pictures.")
     p.add_argument("inputs", nargs="*", type=Path, help="image files and/or folders")
-    p.add_argument("-s", "--style", help="style id (see --list-styles); default: the first available")
+    p.add_argument("-s", "--style", help="style id or name (see --list-styles); default: the first available")
     p.add_argument("-o", "--output", type=Path,
                    help="output file (one input file) or folder; default: <name>_anime.png beside each input, "
                         "<folder>_anime/ for a folder")
     p.add_argument("--list-styles", action="store_true", help="list the styles that can be loaded, one per line")
     p.add_argument("--no-faces", action="store_true", help="skip the per-face enhancement pass")
-    p.add_argument("--max-size", type=max_size_arg, default=-1,
+    p.add_argument("--max-size", type=option(max_size_option), default=STYLE_SIZE,
                    help="long side to stylize at (the result keeps the input size); 0 = full resolution; "
                         "default: the style's working size")
+    p.add_argument("--strength", type=option(strength_option), default=1.0,
+                   help="how far to move from the photo toward the style, 0-1 (0 = the photo, default 1)")
+    p.add_argument("--keep-colors", action="store_true",
+                   help="keep the photo's colours; take the style's light, shading and lines")
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
     p.add_argument("--threads", type=positive_int, help="onnxruntime threads (default: ANIMEGAN_THREADS, else all cores)")
     p.add_argument("--debug", action="store_true", help="also print the traceback of internal errors")
@@ -129,11 +142,11 @@ def run(args: argparse.Namespace) -> int:
     if not jobs and not missing:
         print("error: no images found in the given folders", file=sys.stderr)
         return 1
-    style = args.style or stylizer.default_style
+    style = stylizer.style(args.style).id
     stylizer.generator(style)  # a missing or corrupt style is one error, up front
     failed = len(missing)
     results = stylizer.iter_stylize([source for source, _ in jobs], style, faces=not args.no_faces,
-                                    max_size=args.max_size)
+                                    max_size=args.max_size, strength=args.strength, keep_colors=args.keep_colors)
     for (source, destination), result in tqdm(zip(jobs, results), total=len(jobs), desc=f"stylizing ({style})",
                                               unit="img", disable=len(jobs) < 2):
         error = result.error

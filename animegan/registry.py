@@ -7,6 +7,7 @@ what was tried. The sha256 recorded in the manifest is checked before a file is 
 """
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
 import json
@@ -166,6 +167,18 @@ class Registry:
         except KeyError:
             known = ", ".join(self._styles) or "none"
             raise UnknownStyleError(f"unknown style {style_id!r}; available: {known}") from None
+
+    def find(self, wanted: str) -> Style:
+        """The style with this id or display name, in any case (``UnknownStyleError`` suggests close names)."""
+        key = wanted.strip().casefold() if isinstance(wanted, str) else ""
+        for style in self._styles.values():
+            if key in (style.id.casefold(), style.name.casefold()):
+                return style
+        names = {name.casefold(): style.id for style in self._styles.values() for name in (style.id, style.name)}
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+        hint = f" (did you mean {names[close[0]]!r}?)" if close else ""
+        known = ", ".join(f"{s.id} ({s.name})" for s in self._styles.values()) or "none"
+        raise UnknownStyleError(f"unknown style {wanted!r}{hint}; available: {known}")
 
     def bundled_file(self, style: Style, file: str | None = None) -> Path:
         """Where one of the style's files (default: its whole-picture model) is looked for in the weights folder."""

@@ -1,5 +1,5 @@
 """The photo → anime pipeline: load → resize to the working size → stylize (tiled if large) → back to the input
-size → stylize each face on its own (aligned, ~512²) and blend it in → restore alpha."""
+size → stylize each face on its own (aligned, ~512²) and blend it in → strength and keep-colours → restore alpha."""
 from __future__ import annotations
 
 import logging
@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
+from animegan.color import adjust
 from animegan.engine import OnnxGenerator
-from animegan.errors import AnimeGANError, InvalidOptionError, NoStylesError
+from animegan.errors import AnimeGANError, NoStylesError
 from animegan.faces import FacePipeline
 from animegan.imageio import DEFAULT_MAX_PIXELS, fit_within, load_picture, resize_to, to_pil
+from animegan.options import STYLE_SIZE, keep_colors_option, max_size_option, strength_option
 from animegan.registry import Registry, Style
 
 ImageInput = Any  # path, bytes, PIL image or numpy array (see animegan.imageio.load_picture)
@@ -37,89 +40,106 @@ class BatchResult:
 
 
 class Stylizer:
-    """Reusable, thread-safe stylizer: one cached onnxruntime session per style, a shared face pipeline."""
+    """Reusable, thread-safe stylizer: one cached onnxruntime session per model, a shared face pipeline."""
 
     def __init__(self, registry: Registry | None = None, threads: int | None = None,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, faces: FacePipeline | None = None):
+                 max_pixels: int = DEFAULT_MAX_PIXELS, face_pipeline: FacePipeline | None = None):
         self.registry = registry or Registry()
         self.threads = threads
         self.max_pixels = max_pixels
-        self.faces = faces or FacePipeline()
+        self.face_pipeline = face_pipeline or FacePipeline()
         self._generators: dict[str, OnnxGenerator] = {}
         self._lock = threading.Lock()
 
     def available_styles(self) -> list[Style]:
         return self.registry.available()
 
-    @property
-    def default_style(self) -> str:
-        styles = self.available_styles()
-        if not styles:
-            raise NoStylesError(self.registry.unavailable())
-        return styles[0].id
+    def style(self, wanted: str | None = None) -> Style:
+        """The style named by id or display name (any case); the first available one when ``wanted`` is None."""
+        if wanted is None:
+            styles = self.available_styles()
+            if not styles:
+                raise NoStylesError(self.registry.unavailable())
+            return styles[0]
+        return self.registry.find(wanted)
 
-    def generator(self, style_id: str, weights: str | Path | None = None) -> OnnxGenerator:
-        """The (cached) engine of a style; resolves and sha256-checks its weights on first use."""
-        key = f"{style_id}@{weights}" if weights else style_id
+    def generator(self, style: str, weights: str | Path | None = None) -> OnnxGenerator:
+        """The (cached) whole-picture engine of a style; resolves and sha256-checks its weights on first use."""
+        info = self.style(style)
+        key = f"{info.id}@{weights}" if weights else info.id
         with self._lock:
             if key not in self._generators:
-                style = self.registry.get(style_id)
-                path = self.registry.resolve(style_id, weights)
-                self._generators[key] = OnnxGenerator(path, multiple=style.multiple, threads=self.threads)
+                path = self.registry.resolve(info.id, weights)
+                self._generators[key] = OnnxGenerator(path, multiple=info.multiple, threads=self.threads)
             return self._generators[key]
 
-    def face_generator(self, style_id: str, weights: str | Path | None = None) -> OnnxGenerator:
+    def face_generator(self, style: str, weights: str | Path | None = None) -> OnnxGenerator:
         """What the face pass runs on aligned faces: the style's own face model if it has one, else (and whenever
         ``weights`` overrides the style's file) the whole-picture generator."""
-        face = self.registry.get(style_id).face
-        if face is None or weights is not None:
-            return self.generator(style_id, weights)
-        key = f"{style_id}#face"
+        info = self.style(style)
+        if info.face is None or weights is not None:
+            return self.generator(info.id, weights)
+        key = f"{info.id}#face"
         with self._lock:
             if key not in self._generators:
-                path = self.registry.resolve_face(style_id)
-                self._generators[key] = OnnxGenerator(path, multiple=face.multiple, threads=self.threads)
+                path = self.registry.resolve_face(info.id)
+                self._generators[key] = OnnxGenerator(path, multiple=info.face.multiple, threads=self.threads)
             return self._generators[key]
 
+    def render(self, rgb: np.ndarray, style: str, faces: bool = True, max_size: int | None = STYLE_SIZE,
+               weights: str | Path | None = None) -> np.ndarray:
+        """The style in full on an upright (H, W, 3) uint8 RGB array: stylized at the working size, scaled back to
+        (H, W), faces restyled aligned and blended in. ``strength`` and ``keep_colors`` are applied afterwards
+        (``animegan.color.adjust``), so a caller may keep this and re-render those for free."""
+        info = self.style(style)
+        engine = self.generator(info.id, weights)
+        limit = info.working_size if max_size == STYLE_SIZE else (max_size or None)
+        stylized = engine(fit_within(rgb, limit))
+        if stylized.shape != rgb.shape:
+            stylized = resize_to(stylized, (rgb.shape[1], rgb.shape[0]))
+        if faces:
+            stylized = self.face_pipeline.enhance(rgb, stylized, self.face_generator(info.id, weights), in_place=True)
+        return stylized
+
     def stylize(self, image: ImageInput, style: str | None = None, faces: bool = True,
-                max_size: int | None = -1, weights: str | Path | None = None) -> Image.Image:
+                max_size: int | None = STYLE_SIZE, weights: str | Path | None = None, strength: float = 1.0,
+                keep_colors: bool = False) -> Image.Image:
         """Turn one picture into the style; the result has the (upright) input's size, with its alpha if any.
 
-        ``max_size`` is the long side the picture is stylized at (the result is scaled back to the input size):
-        -1 uses the style's working size, None or 0 stylizes at full resolution (tiled).
+        ``style``: id or display name. ``max_size``: the long side the picture is stylized at (the result is scaled
+        back to the input size): ``STYLE_SIZE`` (-1) the style's working size, ``FULL_RESOLUTION`` (0 or None) every
+        pixel (tiled). ``strength`` (0–1): how far the picture moves from the photo toward the style (0 gives the
+        photo back). ``keep_colors``: keep the photo's colours, take the style's light, shading and lines.
         """
-        check_max_size(max_size)
-        style_id = style or self.default_style
-        info = self.registry.get(style_id)
-        engine = self.generator(style_id, weights)
+        max_size, strength = max_size_option(max_size), strength_option(strength)
+        keep_colors = keep_colors_option(keep_colors)
+        info = self.style(style)
         picture = load_picture(image, self.max_pixels)
-        original = picture.rgb
-        limit = info.working_size if max_size == -1 else (max_size or None)
-        working = fit_within(original, limit)
-        stylized = engine(working)
-        if stylized.shape != original.shape:
-            stylized = resize_to(stylized, (original.shape[1], original.shape[0]))
-        if faces:
-            stylized = self.faces.enhance(original, stylized, self.face_generator(style_id, weights), in_place=True)
-        return to_pil(stylized, picture.alpha)
+        if strength == 0:
+            return to_pil(picture.rgb, picture.alpha)
+        stylized = self.render(picture.rgb, info.id, faces, max_size, weights)
+        return to_pil(adjust(picture.rgb, stylized, strength, keep_colors), picture.alpha)
 
     def iter_stylize(self, images: Iterable[ImageInput], style: str | None = None, faces: bool = True,
-                     max_size: int | None = -1, progress: Progress | None = None) -> Iterator[BatchResult]:
+                     max_size: int | None = STYLE_SIZE, progress: Progress | None = None, strength: float = 1.0,
+                     keep_colors: bool = False) -> Iterator[BatchResult]:
         """Stylize a batch one picture at a time (a caller can save each result and let it go); a bad item is
         reported in its ``BatchResult.error`` (see ``failure_reason``) and the others still finish."""
         items: Sequence[ImageInput] = list(images)
-        style_id = style or self.default_style
+        max_size, strength = max_size_option(max_size), strength_option(strength)
+        keep_colors = keep_colors_option(keep_colors)
+        style_id = self.style(style).id
         self.generator(style_id)  # a missing/corrupt style fails the whole batch once, up front
         if faces:
             self.face_generator(style_id)
-        check_max_size(max_size)
         for index, item in enumerate(items):
             name = Path(item).name if isinstance(item, (str, Path)) else f"image {index + 1}"
             if progress:
                 progress(index, len(items), name)
             start = time.perf_counter()
             try:
-                result = BatchResult(name, image=self.stylize(item, style_id, faces=faces, max_size=max_size))
+                image = self.stylize(item, style_id, faces, max_size, strength=strength, keep_colors=keep_colors)
+                result = BatchResult(name, image=image)
             except Exception as exc:  # any failure is this item's; yielded outside so its traceback is freed
                 result = BatchResult(name, error=failure_reason(exc, name))
             result.seconds = time.perf_counter() - start
@@ -128,9 +148,10 @@ class Stylizer:
             progress(len(items), len(items), "done")
 
     def stylize_many(self, images: Iterable[ImageInput], style: str | None = None, faces: bool = True,
-                     max_size: int | None = -1, progress: Progress | None = None) -> list[BatchResult]:
+                     max_size: int | None = STYLE_SIZE, progress: Progress | None = None, strength: float = 1.0,
+                     keep_colors: bool = False) -> list[BatchResult]:
         """Stylize a batch and return every result (see ``iter_stylize`` to keep memory flat on big batches)."""
-        return list(self.iter_stylize(images, style, faces, max_size, progress))
+        return list(self.iter_stylize(images, style, faces, max_size, progress, strength, keep_colors))
 
 
 def failure_reason(exc: Exception, source: str) -> str:
@@ -141,16 +162,6 @@ def failure_reason(exc: Exception, source: str) -> str:
         return "out of memory; try a smaller max_size"
     logging.getLogger(__name__).error("%s: internal error", source, exc_info=exc)
     return " ".join(f"internal error: {type(exc).__name__}: {exc}".split())
-
-
-def check_max_size(max_size: int | None) -> int | None:
-    """Validate ``max_size``: -1 (style's working size), 0/None (full resolution) or a long side >= 64 px."""
-    if max_size is None or max_size in (-1, 0):
-        return max_size
-    if not isinstance(max_size, int) or max_size < 64:
-        raise InvalidOptionError(f"max_size must be -1 (the style's size), 0 (full resolution) or a long side of at "
-                                 f"least 64 px, got {max_size!r}")
-    return max_size
 
 
 _default: Stylizer | None = None
@@ -166,16 +177,17 @@ def default_stylizer() -> Stylizer:
         return _default
 
 
-def stylize(image: ImageInput, style: str | None = None, faces: bool = True, max_size: int | None = -1,
+def stylize(image: ImageInput, style: str | None = None, faces: bool = True, max_size: int | None = STYLE_SIZE,
             **kwargs: Any) -> Image.Image:
     """Turn one picture into anime style (see ``Stylizer.stylize``)."""
     return default_stylizer().stylize(image, style, faces=faces, max_size=max_size, **kwargs)
 
 
 def stylize_many(images: Iterable[ImageInput], style: str | None = None, faces: bool = True,
-                 max_size: int | None = -1, progress: Progress | None = None) -> list[BatchResult]:
+                 max_size: int | None = STYLE_SIZE, progress: Progress | None = None, **kwargs: Any) -> list[BatchResult]:
     """Stylize many pictures (see ``Stylizer.stylize_many``)."""
-    return default_stylizer().stylize_many(images, style, faces=faces, max_size=max_size, progress=progress)
+    return default_stylizer().stylize_many(images, style, faces=faces, max_size=max_size, progress=progress,
+                                           **kwargs)
 
 
 def available_styles() -> list[Style]:

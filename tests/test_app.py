@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -119,10 +120,11 @@ def test_api_has_exactly_the_two_named_endpoints(client):
     assert set(endpoints) == {"/stylize", "/stylize_batch"}
     for name, first in (("/stylize", "image"), ("/stylize_batch", "files")):
         params = {p["parameter_name"]: p for p in endpoints[name]["parameters"]}
-        assert list(params) == [first, "style", "faces", "max_size"]
+        assert list(params) == [first, "style", "faces", "max_size", "strength", "keep_colors"]
         assert not params[first]["parameter_has_default"] and not params["style"]["parameter_has_default"]
         assert params["faces"]["parameter_default"] is True
         assert params["max_size"]["parameter_default"] == -1
+        assert params["strength"]["parameter_default"] == 1.0 and params["keep_colors"]["parameter_default"] is False
     assert len(endpoints["/stylize_batch"]["returns"]) == 2
 
 
@@ -154,6 +156,46 @@ def test_stylize_follows_the_exif_orientation(client, tmp_path):
         stored = image.size
     result = client.predict(handle_file(rotated), "tiny", api_name="/stylize")
     assert upright_size(Path(result)) == upright_size(rotated) == stored[::-1]
+
+
+def pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(ImageOps.exif_transpose(image).convert("RGB")).astype(int)
+
+
+def test_strength_moves_between_the_photo_and_the_style(client):
+    photo = pixels(PORTRAIT)
+    full, none, half = (pixels(Path(client.predict(handle_file(PORTRAIT), "tiny", strength=k, api_name="/stylize")))
+                        for k in (1.0, 0.0, 0.5))
+    np.testing.assert_array_equal(none, photo)      # 0 gives the photo back exactly
+    assert np.abs(full - photo).mean() > 5
+    assert np.abs(half - (full + photo) / 2).max() <= 1
+
+
+def test_keep_colors_keeps_the_photos_colours_and_the_styles_light(client):
+    import cv2
+
+    photo = pixels(PORTRAIT).astype(np.uint8)
+    plain = pixels(Path(client.predict(handle_file(PORTRAIT), "tiny", api_name="/stylize"))).astype(np.uint8)
+    kept = pixels(Path(client.predict(handle_file(PORTRAIT), "tiny", keep_colors=True, api_name="/stylize")))
+    lab = lambda rgb: cv2.cvtColor(rgb.astype(np.uint8), cv2.COLOR_RGB2LAB).astype(int)  # noqa: E731
+    assert np.abs(lab(kept)[..., 1:] - lab(photo)[..., 1:]).mean() < 1.5 < np.abs(
+        lab(plain)[..., 1:] - lab(photo)[..., 1:]).mean()
+    assert np.abs(lab(kept)[..., 0] - lab(plain)[..., 0]).mean() < 1.5
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"strength": 1.5}, "strength must be a number from 0"), ({"strength": "lots"}, "strength must be a number"),
+    ({"keep_colors": "maybe"}, "keep_colors must be true or false"), ({"max_size": 10}, "max_size must be -1")])
+def test_bad_options_are_refused_before_the_model_runs(client, options, message):
+    for endpoint, first in (("/stylize", handle_file(PORTRAIT)), ("/stylize_batch", [handle_file(PORTRAIT)])):
+        with pytest.raises(AppError, match=message):
+            client.predict(first, "tiny", api_name=endpoint, **options)
+
+
+def test_batch_takes_strength_and_keep_colors(client):
+    files, report = client.predict([handle_file(PORTRAIT)], "tiny", strength=0.0, api_name="/stylize_batch")
+    assert report == "" and np.array_equal(pixels(Path(files[0])), pixels(PORTRAIT))
 
 
 def test_unknown_style_error_lists_the_styles(client):

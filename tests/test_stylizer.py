@@ -56,7 +56,7 @@ def test_a_style_with_a_face_model_runs_it_on_faces_only(with_face_model, styliz
     with_model = np.asarray(own.stylize(portrait, "tiny")).astype(int)
     without = np.asarray(stylizer.stylize(portrait, "tiny")).astype(int)
     differs = np.abs(with_model - without).sum(axis=2) > 0
-    left, top, right, bottom = own.faces.detect(portrait)[0].box
+    left, top, right, bottom = own.face_pipeline.detect(portrait)[0].box
     assert differs[top:bottom, left:right].mean() > 0.5 and not differs[450:].any()
 
 

@@ -4,6 +4,7 @@
 
 ``docs/styles.jpg``: one row per style — photo | teacher | our INT8 student — on the example portrait and scene.
 ``docs/faces.jpg``: a portrait stylized as a whole picture vs with the aligned face pass, with a close-up of the face.
+``docs/keep_colors.jpg``: the ways to keep a photo's colours under a style's light compared (Lab was chosen).
 The README's styles table is rewritten from ``weights/manifest.json``.
 Only the bundled public-domain examples (docs/examples) are used, so the sheets may be committed.
 """
@@ -13,9 +14,11 @@ import argparse
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from animegan.color import keep_photo_colors
 from animegan.engine import OnnxGenerator
 from animegan.faces import FacePipeline
 from animegan.imageio import fit_within, load_picture
@@ -74,15 +77,44 @@ def faces_sheet(registry: Registry) -> np.ndarray:
                   labelled(crop(enhanced), "with the face pass", 384)]])
 
 
+def keep_colors_sheet(registry: Registry) -> np.ndarray:
+    """Photo | style | the style's light with the photo's colours three ways: YCbCr, Lab (ours), luminance ratio."""
+    stylizer = Stylizer(registry)
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    rows = []
+    for photo, style in ((PORTRAIT, registry.available()[0].id), (SCENE, registry.available()[-1].id)):
+        rgb = fit_within(load_picture(photo).rgb, 512)
+        stylized = np.asarray(stylizer.stylize(rgb, style, max_size=0))
+        ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+        ycc[..., 0] = cv2.cvtColor(stylized, cv2.COLOR_RGB2YCrCb)[..., 0]
+        ratio = (stylized.astype(np.float32) @ luma + 1) / (rgb.astype(np.float32) @ luma + 1)
+        rows.append([labelled(rgb, "photo"), labelled(stylized, style),
+                     labelled(cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB), "keep colours: YCbCr"),
+                     labelled(keep_photo_colors(rgb, stylized), "keep colours: Lab (ours)"),
+                     labelled(np.clip(rgb * ratio[..., None], 0, 255).astype(np.uint8), "keep colours: ratio")])
+    return grid(rows)
+
+
+def _pair(metrics: dict | None) -> str:
+    """'edit % / detail %' of a metrics dict, or a dash when not measured."""
+    if not metrics or metrics.get("edit_captured") is None:
+        return "—"
+    return f"{metrics['edit_captured']:.0%} / {metrics['detail_captured']:.0%}"
+
+
 def styles_table(registry: Registry) -> str:
     """Markdown table of the bundled styles and their measured metrics (from the manifest)."""
-    rows = ["| id | style | student vs teacher PSNR / SSIM | do-nothing PSNR | INT8 vs FP32 PSNR | steps | size |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+    rows = ["| id | style | faces: edit / detail captured | scenes: edit / detail captured | scenes: PSNR / SSIM "
+            "vs teacher | do-nothing PSNR | INT8 vs FP32 PSNR | steps (faces) | size |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for style in registry.styles():
         m, lineage = style.metrics, style.lineage
-        rows.append(f"| `{style.id}` | {style.name} | {m.get('psnr_db')} dB / {m.get('ssim')} | "
-                    f"{m.get('baseline_psnr_db')} dB | {m.get('int8_vs_fp32_psnr_db')} dB | {lineage.get('steps')} | "
-                    f"{registry.resolve(style.id).stat().st_size / 1e6:.2f} MB |")
+        size = registry.resolve(style.id).stat().st_size + (style.face and registry.resolve_face(style.id).stat().st_size
+                                                            or 0)
+        steps = f"{lineage.get('steps')}" + (f" ({lineage['face'].get('steps')})" if lineage.get("face") else "")
+        rows.append(f"| `{style.id}` | {style.name} | {_pair(m.get('faces'))} | {_pair(m)} | {m.get('psnr_db')} dB / "
+                    f"{m.get('ssim')} | {m.get('baseline_psnr_db')} dB | {m.get('int8_vs_fp32_psnr_db')} dB | "
+                    f"{steps} | {size / 1e6:.2f} MB |")
     return "\n".join(rows)
 
 
@@ -104,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("error: no bundled styles in weights/manifest.json")
     Image.fromarray(styles_sheet(registry, args.teachers)).save(args.out / "styles.jpg", quality=88)
     Image.fromarray(faces_sheet(registry)).save(args.out / "faces.jpg", quality=88)
+    Image.fromarray(keep_colors_sheet(registry)).save(args.out / "keep_colors.jpg", quality=88)
     update_readme(DOCS.parent / "README.md", styles_table(registry))
     print(f"wrote {args.out / 'styles.jpg'}, {args.out / 'faces.jpg'} and the README styles table")
 
