@@ -8,10 +8,12 @@ file an event receives was uploaded through Gradio's upload route (see SECURITY.
 """
 import html
 import logging
+import os
 import re
 import secrets
 import signal
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -21,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
 from gradio.exceptions import InvalidPathError
 from gradio.utils import get_upload_folder
 from gradio_client.utils import is_http_url_like
 from PIL import Image
-
-import numpy as np
 
 from animegan import AnimeGANError, NoStylesError, Style, Stylizer
 from animegan.color import adjust
@@ -41,6 +42,9 @@ EXAMPLES = {"Portrait": "portrait_astronaut.jpg", "Coffee": "scene_coffee.jpg", 
 EXAMPLES_DIR = ROOT / "docs" / "examples"
 PREVIEW_PHOTO = EXAMPLES_DIR / EXAMPLES["Portrait"]
 PREVIEW_SIDE = 256          # style previews are rendered from a copy this large
+PREVIEW_CACHE = Path(os.environ.get("ANIMEGAN_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                     / "animegan") / "previews"      # rendered once per style file, reused by every start
+WARM_UP_WAIT = 120          # seconds a page load waits for the style previews being rendered
 THUMB_SIDE = 320            # gallery thumbnails
 SESSION_LIMIT = 24          # results kept in the session gallery
 MAX_PIXELS = 25_000_000     # server-side refusal limit per picture
@@ -51,6 +55,7 @@ SIZES = [("Fast · 512 px", 512), ("Standard · the style's own size", STYLE_SIZ
          ("Full resolution · slow", FULL_RESOLUTION)]
 MODEL_QUEUE = "model"       # one concurrency group for every event that runs a model
 ADJUST_QUEUE = "adjust"     # re-rendering strength / keep-colours from a cached model output
+CHECK_QUEUE = "check"       # reading an upload to flag a bad file before Stylize
 PNG_OPTIONS = {"format": "PNG", "compress_level": 3}
 CREAM = "#fff8ef"
 BROWSER_FORMATS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".avif"}
@@ -297,8 +302,7 @@ class AnimeApp:
         self.styles, problems = stylizer.registry.check()
         for style_id, why in problems.items():
             log.warning("style %s is not available: %s", style_id, why)
-        self.preview_ids: list[str] = []
-        self.previews = self._render_previews()
+        self._warm = threading.Thread(target=self._warm_up, name="warm-up", daemon=True)
 
     # --- styles -------------------------------------------------------------------------------------------------
     def style_choices(self) -> list[tuple[str, str]]:
@@ -310,29 +314,48 @@ class AnimeApp:
             raise NoStylesError(self.stylizer.registry.unavailable())
         return self.stylizer.registry.find(wanted or "")
 
-    def _render_previews(self) -> list[tuple[Image.Image, str]]:
-        """Each style run on a small copy of the portrait; styles whose weights would first need a download are
-        skipped so startup never waits on the network."""
-        if not self.styles:
-            return []
-        base = load_picture(PREVIEW_PHOTO)
-        small = to_pil(fit_within(base.rgb, PREVIEW_SIDE))
-        previews = []
-        for style in self.styles:
-            if self.stylizer.registry.local_file(style) is None:
-                continue
-            try:
-                preview = self.stylizer.stylize(small, style.id, faces=True)  # also loads dlib before a request
-            except AnimeGANError as exc:
-                log.warning("no preview for style %s: %s", style.id, exc)
-                continue
-            previews.append((preview, style.name))
-            self.preview_ids.append(style.id)
-        return previews
+    def preview_file(self, style: Style) -> Path:
+        """Where the style's preview is cached: named after its files' sha256, so new weights get a new preview."""
+        digest = style.sha256[:16] + (f"-{style.face.sha256[:8]}" if style.face else "")
+        return PREVIEW_CACHE / f"{style.id}-{digest}.png"
 
-    def pick_preview(self, evt: gr.SelectData) -> str:
-        """The style id of the clicked preview."""
-        return self.preview_ids[evt.index]
+    def previews(self) -> list[tuple[str, str]]:
+        """(cached preview file, style name) of every style whose preview is rendered."""
+        return [(str(self.preview_file(s)), s.name) for s in self.styles if self.preview_file(s).is_file()]
+
+    def start_warm_up(self) -> None:
+        """Render missing previews, then load dlib and the first style, in the background: the port opens at once
+        and a request that comes first simply waits for what it needs (the stylizer's locks)."""
+        self._warm.start()
+
+    def _warm_up(self) -> None:
+        small = to_pil(fit_within(load_picture(PREVIEW_PHOTO).rgb, PREVIEW_SIDE))
+        for style in self.styles:
+            target = self.preview_file(style)
+            if target.is_file() or self.stylizer.registry.local_file(style) is None:
+                continue        # cached, or its weights would first need a download: never wait on the network
+            try:
+                preview = self.stylizer.stylize(small, style.id, faces=True)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_suffix(".partial.png")
+                preview.save(partial)
+                partial.replace(target)
+            except (AnimeGANError, OSError) as exc:
+                log.warning("no preview for style %s: %s", style.id, exc)
+        if self.styles:
+            with suppress(AnimeGANError):
+                self.stylizer.stylize(small, self.styles[0].id, faces=True)     # dlib + the first style loaded
+
+    def previews_when_ready(self) -> list[tuple[str, str]]:
+        """The previews once the warm-up has rendered them (a page load waits at most ``WARM_UP_WAIT`` s)."""
+        if self._warm.is_alive():
+            self._warm.join(WARM_UP_WAIT)
+        return self.previews()
+
+    def pick_preview(self, evt: gr.SelectData) -> str | dict:
+        """The style id of the clicked preview (its caption is the style's name)."""
+        caption = (evt.value or {}).get("caption") if isinstance(evt.value, dict) else None
+        return next((s.id for s in self.styles if s.name == caption), gr.skip())
 
     # --- core ---------------------------------------------------------------------------------------------------
     def render_file(self, path: str, style: str | None, faces: bool | None, max_size: Any) -> Rendered:
@@ -556,7 +579,7 @@ def gallery(label: str, elem_id: str, **options: Any) -> gr.Gallery:
                       elem_classes="compact-gallery", **options)
 
 
-def single_tab(app: AnimeApp) -> None:
+def single_tab(demo: gr.Blocks, app: AnimeApp) -> None:
     """Upload → options → Stylize → before/after slider, download and the session gallery."""
     with gr.Row(equal_height=False):
         with gr.Column(min_width=300):
@@ -567,8 +590,8 @@ def single_tab(app: AnimeApp) -> None:
                         cache_examples=False)
         with gr.Column(min_width=300):
             style = style_radio(app, "style")
-            previews = gallery("Style previews: click one to choose it", "style-previews", value=app.previews,
-                               allow_preview=False, object_fit="cover", visible=bool(app.previews))
+            previews = gallery("Style previews: click one to choose it", "style-previews", value=app.previews(),
+                               allow_preview=False, object_fit="cover", visible=bool(app.styles))
             faces, size, strength, keep_colors = extra_options("")
             run = gr.Button("Stylize", variant="primary", elem_id="stylize-btn", interactive=bool(app.styles))
     with gr.Row(equal_height=False):
@@ -587,14 +610,16 @@ def single_tab(app: AnimeApp) -> None:
 
     last = gr.State(None)       # the last model output of this session (re-rendered for strength / keep colours)
     previews.select(app.pick_preview, None, style, queue=False, api_visibility="private")
-    photo.upload(app.ui_check_upload, photo, [photo, status], preprocess=False, queue=False,
-                 api_visibility="private")
+    if len(app.previews()) < len(app.styles):
+        demo.load(app.previews_when_ready, None, previews, queue=False, api_visibility="private")
+    photo.upload(app.ui_check_upload, photo, [photo, status], preprocess=False, concurrency_id=CHECK_QUEUE,
+                 concurrency_limit=4, api_visibility="private")
     run.click(app.ui_stylize, [photo, style, faces, size, strength, keep_colors, history, last],
               [slider, download, share, status, history, session, last], preprocess=False,
               concurrency_id=MODEL_QUEUE, api_visibility="private")
-    for trigger in (strength.release, keep_colors.input):
+    for trigger in (strength.input, keep_colors.input):     # while dragging: the running render and the last one
         trigger(app.ui_adjust, [photo, strength, keep_colors, last], [slider, download, share, status],
-                preprocess=False, concurrency_id=ADJUST_QUEUE, concurrency_limit=2, api_visibility="private")
+                preprocess=False, concurrency_id=ADJUST_QUEUE, trigger_mode="always_last", api_visibility="private")
     clear.click(app.clear_session, None, [history, session], queue=False, api_visibility="private")
 
 
@@ -613,7 +638,8 @@ def batch_tab(app: AnimeApp) -> None:
     archive = gr.DownloadButton("Download all (ZIP)", visible=False, variant="primary")
     results = gallery("Results", "batch-results", object_fit="contain")
     for upload in (files.upload, folder.upload):
-        upload(app.ui_check_batch, [files, folder], report, preprocess=False, queue=False, api_visibility="private")
+        upload(app.ui_check_batch, [files, folder], report, preprocess=False, concurrency_id=CHECK_QUEUE,
+               concurrency_limit=4, api_visibility="private")
     run.click(app.ui_batch, [files, folder, style, faces, size, strength, keep_colors], [results, archive, report],
               preprocess=False, concurrency_id=MODEL_QUEUE, api_visibility="private")
 
@@ -648,13 +674,14 @@ def build_demo(stylizer: Stylizer | None = None) -> gr.Blocks:
             gr.Markdown(NO_STYLES, elem_id="no-styles")
         with gr.Tabs():
             with gr.Tab("Single picture"):
-                single_tab(app)
+                single_tab(demo, app)
             with gr.Tab("Batch"):
                 batch_tab(app)
         with gr.Accordion("Tips & privacy", open=False):
             gr.Markdown(TIPS)
         api_endpoints(app)
-    return demo.queue(default_concurrency_limit=1, max_size=32)
+    app.start_warm_up()
+    return demo.queue(default_concurrency_limit=1, max_size=32)   # ADJUST_QUEUE too: one re-render at a time
 
 
 def serve(demo: gr.Blocks, **launch_options: Any) -> Any:

@@ -44,6 +44,16 @@ def write_manifest(folder: Path, onnx_file: Path, style_id: str = TINY_STYLE, **
     return manifest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def app_cache(tmp_path_factory) -> Path:
+    """The app's preview cache (ANIMEGAN_CACHE) in a temporary folder, never the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("animegan-cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ANIMEGAN_CACHE", str(folder))
+    yield folder
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory) -> Path:
     """Folder holding tiny.onnx + manifest.json."""

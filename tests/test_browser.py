@@ -63,7 +63,12 @@ def stylize_portrait(page: Page) -> None:
         assert image.evaluate("img => img.naturalWidth") == 512
     expect(page.locator("#status")).to_contain_text("512×512")
     expect(page.get_by_role("button", name="Download full-size PNG")).to_be_visible()
+    expect(page.get_by_role("button", name="Download before | after")).to_be_visible()
     expect(page.locator("#session-gallery img")).to_have_count(1)
+
+
+def result_src(page: Page) -> str:
+    return page.locator("#result img").nth(1).get_attribute("src") or ""
 
 
 def test_single_picture_on_a_desktop(browser, app_url):
@@ -84,6 +89,39 @@ def test_single_picture_on_a_phone(browser, app_url):
     page.context.close()
 
 
+def test_a_bad_upload_is_flagged_at_once_and_a_failed_run_loses_nothing(browser, app_url, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("a text file with a picture's name")
+    page = open_page(browser, app_url, DESKTOP)
+    stylize_portrait(page)
+    good_result = result_src(page)
+    page.locator("#photo input[type=file]").set_input_files(bad)
+    expect(page.locator("#status")).to_contain_text("notes.png: not a recognised image format")   # before Stylize
+    page.locator("#stylize-btn").click()
+    expect(page.locator("#status")).to_contain_text("add a photo first")
+    expect(page.get_by_text("Error", exact=True)).to_have_count(0)      # no red error badges anywhere
+    assert result_src(page) == good_result                               # the last result is still there
+    expect(page.locator("#session-gallery img")).to_have_count(1)
+    expect(page.get_by_role("button", name="Download full-size PNG")).to_be_visible()
+    page.context.close()
+
+
+def test_strength_and_keep_colours_re_render_the_result(browser, app_url):
+    page = open_page(browser, app_url, DESKTOP)
+    stylize_portrait(page)
+    first = result_src(page)
+    page.locator("#keep-colors input").check()
+    expect(page.locator("#result img").nth(1)).not_to_have_attribute("src", first)
+    second = result_src(page)
+    slider = page.locator("#strength input[type=range]")
+    slider.focus()
+    for _ in range(10):                     # 100 % → 50 % in steps of 5, from the keyboard
+        slider.press("ArrowLeft")
+    expect(page.locator("#result img").nth(1)).not_to_have_attribute("src", second)
+    expect(page.locator("#session-gallery img")).to_have_count(1)      # a re-render is not a new result
+    page.context.close()
+
+
 def test_batch_reports_the_bad_file_and_finishes_the_others(browser, app_url, tmp_path):
     bad = tmp_path / "notes.jpg"
     bad.write_text("not a picture")
@@ -92,6 +130,7 @@ def test_batch_reports_the_bad_file_and_finishes_the_others(browser, app_url, tm
     page.locator("#batch-files input[type=file]").set_input_files([EXAMPLES / "scene_coffee.jpg", bad,
                                                                    EXAMPLES / "cat_chelsea.jpg"])
     expect(page.locator("#batch-files")).to_contain_text(re.compile(r"cat_chelsea\s*\.jpg"))  # all uploaded
+    expect(page.locator("#batch-report")).to_contain_text("1 of 3 files cannot be read")      # flagged at once
     page.get_by_role("button", name="Stylize all").click()
     report = page.locator("#batch-report")
     expect(report).to_contain_text("2 of 3 pictures stylized")
