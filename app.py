@@ -78,6 +78,8 @@ TIPS = f"""
   or to go faster.
 * **Size** — *Fast* stylizes at 512 px, *Standard* at the style's own size, *Full resolution* keeps every pixel
   (slow on big photos). The result always has your photo's size; download it as a PNG.
+* **Strength and colours** — lower *Strength* for a lighter touch; *Keep my colours* keeps your photo's colours
+  with the style's light, shading and lines. Both change the last result at once, without running the model again.
 * **Limits** — up to {MAX_UPLOAD_MB} MB and {MAX_PIXELS // 1_000_000} megapixels per picture,
   {MAX_BATCH} pictures per batch.
 * **Privacy** — nothing is kept: uploads and results only live in temporary files that are deleted within about

@@ -173,5 +173,10 @@ def save(image: Image.Image, destination: Path) -> None:
     image.save(destination)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``animegan`` command (installed by ``pip install .``)."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

@@ -22,7 +22,8 @@ from urllib.parse import urlparse
 
 from animegan.errors import ManifestNotFoundError, UnknownStyleError, WeightsCorruptError, WeightsNotFoundError
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+_CHECKOUT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"     # in a source checkout (or pip -e)
+WEIGHTS_DIR = _CHECKOUT_WEIGHTS if _CHECKOUT_WEIGHTS.is_dir() else Path(__file__).resolve().parent / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
 
 

@@ -237,6 +237,29 @@ def test_batch_fails_only_when_nothing_worked(client, not_an_image):
         client.predict([handle_file(not_an_image)], "tiny", api_name="/stylize_batch")
 
 
+def test_an_over_size_upload_is_refused_before_it_is_stored(client, server, tmp_path):
+    """gradio_client checks the server's 20 MB limit itself (a ValueError before uploading); a raw upload past it
+    gets HTTP 413 and nothing is kept."""
+    big = tmp_path / "huge.jpg"
+    big.write_bytes(os.urandom(21 * 1024 * 1024))
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):
+        client.predict(handle_file(big), "tiny", api_name="/stylize")
+    with big.open("rb") as f:
+        answer = httpx.post(f"{server.url}gradio_api/upload", files={"files": ("huge.jpg", f)}, timeout=60)
+    assert answer.status_code == 413
+    assert not list(server.cache.rglob("huge.jpg"))
+
+
+def test_style_previews_are_rendered_once_and_cached(server, client, app_cache):
+    """The first start renders each style's preview in the background, named after the weights' sha256."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list((app_cache / "previews").glob("*.png"))) < 2:
+        time.sleep(0.5)
+    names = sorted(p.name for p in (app_cache / "previews").glob("*.png"))
+    assert any(name.startswith("tiny-") for name in names), names
+    assert not any(".partial" in name for name in names)
+
+
 def test_stopping_the_server_deletes_the_results(server, client):
     """SIGTERM shuts down like Ctrl-C, so Gradio's ``delete_cache`` removes the files it handed out."""
     client.predict(handle_file(PORTRAIT), "tiny", api_name="/stylize")
@@ -253,3 +276,4 @@ def test_without_styles_the_page_says_so(tmp_path):
     demo = app.build_demo(Stylizer(Registry(tmp_path / "missing.json")))
     texts = [c.get("props", {}).get("value") for c in demo.config["components"]]
     assert app.NO_STYLES in texts
+

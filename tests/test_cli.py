@@ -171,3 +171,28 @@ def test_several_inputs_or_a_folder_need_an_output_folder(tiny_weights, portrait
     assert result.returncode == 2
     assert error_lines(result) == [f"error: {message.format(out)}"]
     assert not out.is_dir()
+
+
+def test_display_names_strength_and_keep_colours(tiny_weights, portrait_file, tmp_path):
+    outputs = {}
+    for name, extra in (("full", []), ("zero", ["--strength", "0"]), ("kept", ["--keep-colors", "--strength", "0.6"])):
+        out = tmp_path / f"{name}.png"
+        result = run_cli(tiny_weights, str(portrait_file), "-s", "TINY test Style", "-o", str(out), *extra)
+        assert result.returncode == 0, result.stderr
+        outputs[name] = np.asarray(Image.open(out)).astype(int)
+    photo = np.asarray(Image.open(portrait_file).convert("RGB")).astype(int)
+    np.testing.assert_array_equal(outputs["zero"], photo)
+    assert 0 < np.abs(outputs["kept"] - photo).mean() < np.abs(outputs["full"] - photo).mean()
+
+
+@pytest.mark.parametrize("option, value, message", [("--strength", "1.5", "strength must be a number from 0"),
+                                                     ("--strength", "lots", "strength must be a number"),
+                                                     ("--max-size", "10", "max_size must be -1")])
+def test_bad_option_values_are_refused_up_front(tiny_weights, portrait_file, option, value, message):
+    result = run_cli(tiny_weights, str(portrait_file), option, value)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_mistyped_style_gets_a_suggestion(tiny_weights, portrait_file):
+    result = run_cli(tiny_weights, str(portrait_file), "--style", "tinny")
+    assert result.returncode == 2 and "did you mean 'tiny'?" in result.stderr
