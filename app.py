@@ -362,12 +362,12 @@ class AnimeApp:
     # --- core ---------------------------------------------------------------------------------------------------
     def render_file(self, path: str, style: str | None, faces: bool | None, max_size: Any) -> Rendered:
         """Decode one uploaded file and run the style on it at full strength."""
-        info = self.resolve_style(style)
+        chosen = self.resolve_style(style)
         size = as_max_size(max_size)
         start = time.perf_counter()
         picture = load_picture(path, self.stylizer.max_pixels)
-        raw = self.stylizer.render(picture.rgb, info.id, faces is not False, size)
-        return Rendered(picture, raw, info, time.perf_counter() - start)
+        raw = self.stylizer.render(picture.rgb, chosen.id, faces is not False, size)
+        return Rendered(picture, raw, chosen, time.perf_counter() - start)
 
     @staticmethod
     def finish(rendered: Rendered, strength: float, keep_colors: bool, folder: Path, stem: str) -> Outcome:
@@ -395,16 +395,16 @@ class AnimeApp:
             raise AnimeGANError("add some pictures first")
         if len(paths) > MAX_BATCH:
             raise AnimeGANError(f"at most {MAX_BATCH} pictures per batch, got {len(paths)}")
-        info = self.resolve_style(style)
+        chosen = self.resolve_style(style)
         strength, keep_colors = as_strength(strength), keep_colors_option(keep_colors)
         folder = new_output_dir()
         saved = []
-        for r in self.stylizer.iter_stylize(paths, info.id, faces=faces is not False, max_size=as_max_size(max_size),
+        for r in self.stylizer.iter_stylize(paths, chosen.id, faces=faces is not False, max_size=as_max_size(max_size),
                                             progress=progress, strength=strength, keep_colors=keep_colors):
-            png = save_png(r.image, folder, f"{Path(r.source).stem}_{info.id}") if r.ok else None
+            png = save_png(r.image, folder, f"{Path(r.source).stem}_{chosen.id}") if r.ok else None
             thumb = thumbnail(r.image) if r.ok else None
             saved.append(Saved(r.source, png, thumb, r.error, r.seconds))
-        return info, saved
+        return chosen, saved
 
     # --- API ----------------------------------------------------------------------------------------------------
     def api_stylize(self, image: Payload, style: str, faces: bool = True, max_size: int = STYLE_SIZE,
@@ -525,7 +525,7 @@ class AnimeApp:
         start = time.perf_counter()
         try:
             with user_errors():
-                info, results = self.stylize_files(
+                chosen, results = self.stylize_files(
                     paths_of(files) + images_in_folder, style, faces, max_size,
                     lambda done, total, name: progress((done, total), desc=name, unit="pictures"),
                     as_strength(strength, percent=True), keep_colors)
@@ -533,7 +533,7 @@ class AnimeApp:
             gr.Warning(exc.message)
             return gr.skip(), gr.skip(), f"⚠️ {table_cell(exc.message)}"
         tiles = [(r.thumb, f"{Path(r.source).name} · {r.seconds:.1f} s") for r in results if r.ok]
-        archive = zip_results(results, info) if tiles else None
+        archive = zip_results(results, chosen) if tiles else None
         for r in results:  # the UI hands out the ZIP only: its PNGs are not needed any more
             if r.png is not None:
                 r.png.unlink(missing_ok=True)

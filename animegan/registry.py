@@ -123,7 +123,7 @@ def _reachable(url: str, timeout: float = 3.0) -> bool:
     return bool(opened)
 
 
-def _hub_problem() -> str | None:
+def _why_hub_unusable() -> str | None:
     """Why the Hub cannot be used now, or None."""
     if _hub_offline():
         return "HF_HUB_OFFLINE is set"
@@ -210,12 +210,12 @@ class Registry:
 
     def check(self) -> tuple[list[Style], dict[str, str]]:
         """``available()`` and ``unavailable()`` in one pass (the Hub is probed at most once)."""
-        hub_problem = functools.cache(_hub_problem)
-        problems = {style.id: self._problem(style, hub_problem) for style in self.styles()}
-        return ([style for style in self.styles() if problems[style.id] is None],
-                {style_id: problem for style_id, problem in problems.items() if problem is not None})
+        why_hub_unusable = functools.cache(_why_hub_unusable)
+        reasons = {style.id: self._why_unavailable(style, why_hub_unusable) for style in self.styles()}
+        return ([style for style in self.styles() if reasons[style.id] is None],
+                {style_id: reason for style_id, reason in reasons.items() if reason is not None})
 
-    def _problem(self, style: Style, hub_problem: Callable[[], str | None]) -> str | None:
+    def _why_unavailable(self, style: Style, why_hub_unusable: Callable[[], str | None]) -> str | None:
         """Why the style cannot be loaded now, or None (the Hub is only probed when a file is not on disk)."""
         for file, sha256 in style.files():
             local = self.local_file(style, file)
@@ -226,9 +226,9 @@ class Registry:
             missing = f"{self.bundled_file(style, file)} is missing"
             if not style.repo_id:
                 return f"{missing} and the manifest gives no Hub source"
-            problem = hub_problem()
-            if problem is not None:
-                return f"{missing} and {style.hub_uri(file)} cannot be downloaded: {problem}"
+            hub_reason = why_hub_unusable()
+            if hub_reason is not None:
+                return f"{missing} and {style.hub_uri(file)} cannot be downloaded: {hub_reason}"
         return None
 
     def _intact(self, path: Path, sha256: str) -> bool:
@@ -287,9 +287,9 @@ class Registry:
         """Fetch one of the style's files from the Hub (revision pinned, cached); never hangs when offline."""
         from huggingface_hub import hf_hub_download
 
-        problem = _hub_problem()
-        if problem is not None:
-            tried.append(f"{style.hub_uri(file)} ({problem})")
+        hub_reason = _why_hub_unusable()
+        if hub_reason is not None:
+            tried.append(f"{style.hub_uri(file)} ({hub_reason})")
             return None
         try:
             return Path(hf_hub_download(style.repo_id, style.hub_filename(file), revision=style.revision,

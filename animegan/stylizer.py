@@ -65,25 +65,25 @@ class Stylizer:
 
     def generator(self, style: str, weights: str | Path | None = None) -> OnnxGenerator:
         """The (cached) whole-picture engine of a style; resolves and sha256-checks its weights on first use."""
-        info = self.style(style)
-        key = f"{info.id}@{weights}" if weights else info.id
+        chosen = self.style(style)
+        key = f"{chosen.id}@{weights}" if weights else chosen.id
         with self._lock:
             if key not in self._generators:
-                path = self.registry.resolve(info.id, weights)
-                self._generators[key] = OnnxGenerator(path, multiple=info.multiple, threads=self.threads)
+                path = self.registry.resolve(chosen.id, weights)
+                self._generators[key] = OnnxGenerator(path, multiple=chosen.multiple, threads=self.threads)
             return self._generators[key]
 
     def face_generator(self, style: str, weights: str | Path | None = None) -> OnnxGenerator:
         """What the face pass runs on aligned faces: the style's own face model if it has one, else (and whenever
         ``weights`` overrides the style's file) the whole-picture generator."""
-        info = self.style(style)
-        if info.face is None or weights is not None:
-            return self.generator(info.id, weights)
-        key = f"{info.id}#face"
+        chosen = self.style(style)
+        if chosen.face is None or weights is not None:
+            return self.generator(chosen.id, weights)
+        key = f"{chosen.id}#face"
         with self._lock:
             if key not in self._generators:
-                path = self.registry.resolve_face(info.id)
-                self._generators[key] = OnnxGenerator(path, multiple=info.face.multiple, threads=self.threads)
+                path = self.registry.resolve_face(chosen.id)
+                self._generators[key] = OnnxGenerator(path, multiple=chosen.face.multiple, threads=self.threads)
             return self._generators[key]
 
     def render(self, rgb: np.ndarray, style: str, faces: bool = True, max_size: int | None = STYLE_SIZE,
@@ -91,14 +91,14 @@ class Stylizer:
         """The style in full on an upright (H, W, 3) uint8 RGB array: stylized at the working size, scaled back to
         (H, W), faces restyled aligned and blended in. ``strength`` and ``keep_colors`` are applied afterwards
         (``animegan.color.adjust``), so a caller may keep this and re-render those for free."""
-        info = self.style(style)
-        engine = self.generator(info.id, weights)
-        limit = info.working_size if max_size == STYLE_SIZE else (max_size or None)
+        chosen = self.style(style)
+        engine = self.generator(chosen.id, weights)
+        limit = chosen.working_size if max_size == STYLE_SIZE else (max_size or None)
         stylized = engine(fit_within(rgb, limit))
         if stylized.shape != rgb.shape:
             stylized = resize_to(stylized, (rgb.shape[1], rgb.shape[0]))
         if faces:
-            stylized = self.face_pipeline.enhance(rgb, stylized, self.face_generator(info.id, weights), in_place=True)
+            stylized = self.face_pipeline.enhance(rgb, stylized, self.face_generator(chosen.id, weights), in_place=True)
         return stylized
 
     def stylize(self, image: ImageInput, style: str | None = None, faces: bool = True,
@@ -113,11 +113,11 @@ class Stylizer:
         """
         max_size, strength = max_size_option(max_size), strength_option(strength)
         keep_colors = keep_colors_option(keep_colors)
-        info = self.style(style)
+        chosen = self.style(style)
         picture = load_picture(image, self.max_pixels)
         if strength == 0:
             return to_pil(picture.rgb, picture.alpha)
-        stylized = self.render(picture.rgb, info.id, faces, max_size, weights)
+        stylized = self.render(picture.rgb, chosen.id, faces, max_size, weights)
         return to_pil(adjust(picture.rgb, stylized, strength, keep_colors), picture.alpha)
 
     def iter_stylize(self, images: Iterable[ImageInput], style: str | None = None, faces: bool = True,

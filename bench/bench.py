@@ -5,8 +5,8 @@
 
 Each case runs in a fresh process (so peak RSS is that case's own): load a JPEG of the given size, stylize it at
 full resolution (``max_size=0``, tiled when large), faces off / on. The same run times PyTorch-eager FP32 at 512²
-as the reference, of the classic AnimeGANv2 generator (``train.model.Generator``) and of our student's architecture
-(``FastGenerator``), and reports the model size.
+as the reference, of the classic AnimeGANv2 generator (``train.model.Generator``) and of our students' architectures
+(``FastGenerator``, ``UNetGenerator``), and reports the style's size (its face model included).
 Needs the training requirements (torch) only for the reference and for building the random-weight student.
 """
 from __future__ import annotations
@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SIZES = [(512, 512), (1024, 1024), (1920, 1080), (4096, 4096)]
+SIZES = "512x512,1024x1024,1920x1080,4096x4096"
+REFERENCES = {"classic": "classic AnimeGANv2 generator", "fast": "whole-picture student (FastGenerator)",
+              "unet": "face student (UNetGenerator)"}
 PORTRAIT = ROOT / "docs" / "examples" / "portrait_astronaut.jpg"
 
 
@@ -80,8 +82,8 @@ def reference_student(folder: Path) -> tuple[Path, str]:
     import torch
 
     from animegan.registry import sha256_of
-    from train import quantize
     from train.export import export_onnx
+    from train.quantize import quantize_model
     from train.model import FastGenerator, fold_batchnorm
 
     torch.manual_seed(0)
@@ -89,8 +91,7 @@ def reference_student(folder: Path) -> tuple[Path, str]:
     torch.nn.init.normal_(model.out_layer.weight, std=0.05)
     fp32 = export_onnx(fold_batchnorm(model), folder / "reference.fp32.onnx")
     int8 = folder / "reference.int8.onnx"
-    quantize.main(["--model", str(fp32), "--calib", str(ROOT / "docs" / "examples"), "--out", str(int8),
-                   "--count", "4", "--eval-count", "0"])
+    quantize_model(fp32, [ROOT / "docs" / "examples"], int8, count=4, eval_count=0)
     entry = {"id": "reference", "name": "random-weight reference student", "file": int8.name,
              "sha256": sha256_of(int8), "multiple": 4}
     manifest = folder / "manifest.json"
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--manifest", default=str(ROOT / "weights" / "manifest.json"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--sizes", default=SIZES, help="comma-separated WIDTHxHEIGHT picture sizes")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--case", nargs=3, metavar=("WIDTH", "HEIGHT", "FACES"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -124,9 +126,10 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 manifest, style = (str(x) for x in reference_student(Path(tmp)))
         registry = Registry(manifest)
-        model_mb = registry.resolve(style).stat().st_size / 1e6
+        face_file = registry.resolve_face(style)
+        model_mb = (registry.resolve(style).stat().st_size + (face_file.stat().st_size if face_file else 0)) / 1e6
         rows = []
-        for width, height in SIZES:
+        for width, height in ((int(n) for n in size.split("x")) for size in args.sizes.split(",")):
             for faces in (False, True):
                 cmd = [sys.executable, "-m", "bench.bench", "--manifest", manifest, "--style", style, "--threads",
                        str(args.threads), "--runs", str(args.runs), "--case", str(width), str(height), str(int(faces))]
@@ -134,17 +137,18 @@ def main(argv: list[str] | None = None) -> None:
                 result = json.loads(subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True,
                                                    text=True).stdout.strip().splitlines()[-1])
                 rows.append({"size": f"{width}×{height}", "faces": faces, **result})
-        reference = {arch: torch_reference(arch, args.threads, args.runs) for arch in ("classic", "fast")}
+        reference = {arch: torch_reference(arch, args.threads, args.runs) for arch in REFERENCES}
 
     first = rows[0]["median_s"]
-    print(f"style: {style}; model: {model_mb:.2f} MB; threads: {args.threads}; median of {args.runs} runs\n")
+    print(f"style: {style}; model{' + face model' if face_file else ''}: {model_mb:.2f} MB; threads: {args.threads}; "
+          f"median of {args.runs} runs\n")
     print("| size | faces | median s | min s | peak RSS MB |")
     print("| --- | --- | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r['size']} | {'on' if r['faces'] else 'off'} | {r['median_s']:.3f} | {r['min_s']:.3f} | "
               f"{r['peak_rss_mb']:.0f} |")
-    print("\nPyTorch eager FP32 at 512², against the INT8 pipeline (faces off):")
-    for arch, label in (("classic", "classic AnimeGANv2 generator"), ("fast", "our student's architecture")):
+    print(f"\nPyTorch eager FP32 at 512², against the INT8 pipeline at {rows[0]['size']} (faces off):")
+    for arch, label in REFERENCES.items():
         print(f"- {label}: {reference[arch]:.3f} s → {reference[arch] / first:.1f}× faster")
     if args.json:
         args.json.write_text(json.dumps({"style": style, "model_mb": model_mb, "rows": rows,

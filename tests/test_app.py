@@ -137,6 +137,7 @@ def test_stylize_keeps_the_size_of_every_example_in_every_style(client, app_mani
             with Image.open(result) as image:
                 assert image.format == "PNG"
                 assert image.size == upright_size(photo), (style.id, photo.name)
+            assert np.abs(pixels(result) - pixels(photo)).mean() > 2, (style.id, photo.name)   # restyled
 
 
 def test_stylize_accepts_the_display_name_and_explicit_options(client):

@@ -92,12 +92,16 @@ def test_working_size_downscales_then_restores_the_input_size(stylizer, portrait
     big = np.asarray(Image.fromarray(portrait).resize((1100, 1100)))
     out = stylizer.stylize(big, "tiny", faces=False, max_size=256)
     assert out.size == (1100, 1100)
+    small = np.asarray(stylizer.stylize(Image.fromarray(big).resize((256, 256)), "tiny", faces=False, max_size=0))
+    np.testing.assert_allclose(np.asarray(out.resize((256, 256), Image.Resampling.BOX)), small, atol=40)
+    assert np.abs(np.asarray(out).astype(int) - big).mean() > 2         # the model really ran
 
 
 def test_alpha_is_kept(stylizer, portrait):
     rgba = np.dstack([portrait, np.full(portrait.shape[:2], 128, np.uint8)])
     out = stylizer.stylize(Image.fromarray(rgba, "RGBA"), "tiny", faces=False)
     assert out.mode == "RGBA" and np.asarray(out)[..., 3].max() == 128
+    assert np.abs(np.asarray(out)[..., :3].astype(int) - portrait).mean() > 2
 
 
 def test_unknown_style_and_bad_image_raise_specific_errors(stylizer, portrait):

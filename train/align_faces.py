@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from animegan.errors import AnimeGANError
 from animegan.faces import FacePipeline
 from train.data import is_held_out, list_images, read_rgb, write_rgb
 
@@ -32,7 +33,7 @@ def align_folder(photos: list[str | Path], out: Path, size: int = 512, min_face:
     for path in tqdm(list_images(photos), desc="aligning faces"):
         try:
             rgb = read_rgb(path)
-        except ValueError as exc:
+        except AnimeGANError as exc:
             tqdm.write(f"skipped {path.name}: {exc}")
             continue
         read += 1

@@ -29,7 +29,7 @@ from train.evaluate import evaluate
 from train.export import export_checkpoint
 from train.model import build_generator, count_parameters, generator_multiple
 from train.quantize import quantize_model
-from train.teachers import teacher_files
+from train.teachers import teacher_files, teacher_info
 
 STYLES = {
     "hayao": ("Hayao", "Warm Ghibli-like colours and softened, painterly surfaces (learned from AnimeGANv2 Hayao)."),
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
         if manifest.exists() else None
     if args.run is None and old is None:
         p.error(f"style {args.style!r} is not in {manifest} yet: give --run")
-    info = json.loads((args.teachers / "teachers.json").read_text())["styles"][args.style]
+    info = teacher_info(args.teachers, args.style)
     scene_photos = held_out_photos(args.photos, args.eval_count, 0.1, seed=0)
     int8 = args.weights / f"{args.style}.int8.onnx"
     name, description = STYLES.get(args.style, (args.style, ""))

@@ -11,7 +11,6 @@ Only the bundled public-domain examples (docs/examples) are used, so the sheets 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import cv2
@@ -19,12 +18,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from animegan.color import keep_photo_colors
-from animegan.engine import OnnxGenerator
 from animegan.faces import FacePipeline
 from animegan.imageio import fit_within, load_picture
 from animegan.registry import Registry
 from animegan.stylizer import Stylizer
-from train.teachers import teacher_multiple
+from train.teachers import TeacherChain, teacher_files
 from train.sheets import fit_height, grid
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -45,11 +43,9 @@ def labelled(rgb: np.ndarray, text: str, height: int = CELL) -> np.ndarray:
 
 def styles_sheet(registry: Registry, teachers: Path) -> np.ndarray:
     stylizer = Stylizer(registry)
-    info = json.loads((teachers / "teachers.json").read_text())["styles"]
     rows = []
     for style in registry.available():
-        teacher_file = teachers / info[style.id]["file"]
-        teacher = OnnxGenerator(teacher_file, teacher_multiple(teacher_file, 8), tile=4096)
+        teacher = TeacherChain(teacher_files(teachers, [style.id]))
         row = []
         for photo in (PORTRAIT, SCENE):
             rgb = fit_within(load_picture(photo).rgb, 512)

@@ -17,7 +17,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+from animegan.engine import to_uint8
+from animegan.errors import AnimeGANError
+from animegan.imageio import IMAGE_SUFFIXES, load_picture
+
 
 
 def list_images(folders: Sequence[str | Path]) -> list[Path]:
@@ -30,7 +33,7 @@ def list_images(folders: Sequence[str | Path]) -> list[Path]:
             continue
         if not folder.is_dir():
             raise FileNotFoundError(f"no such photo folder: {folder}")
-        found += [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS]
+        found += [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
     return sorted(found)
 
 
@@ -47,11 +50,9 @@ def split_holdout(paths: Sequence[Path], fraction: float) -> tuple[list[Path], l
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"cannot read image {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    """Read an image file as upright (H, W, 3) uint8 RGB, exactly as the runtime decodes it (EXIF orientation,
+    alpha and 16-bit handled by ``animegan.imageio``); ``InvalidImageError`` if it cannot be read."""
+    return load_picture(Path(path)).rgb
 
 
 def write_rgb(path: str | Path, rgb: np.ndarray) -> None:
@@ -69,14 +70,14 @@ def resize_short_side(rgb: np.ndarray, short: int, multiple: int = 1) -> np.ndar
     return cv2.resize(rgb, (nw, nh), interpolation=interp)
 
 
-def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+def rgb_to_tensor(rgb: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 → (3, H, W) float32 in [-1, 1]."""
     return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float().div_(127.5).sub_(1.0)
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """(3, H, W) tensor in [-1, 1] → (H, W, 3) uint8."""
-    return ((x.detach().clamp(-1, 1) + 1) * 127.5 + 0.5).byte().permute(1, 2, 0).cpu().numpy()
+def tensor_to_rgb(x: torch.Tensor) -> np.ndarray:
+    """(3, H, W) generator output in [-1, 1] → (H, W, 3) uint8, rounded as the runtime does."""
+    return to_uint8(x.detach().permute(1, 2, 0).float().cpu().numpy())
 
 
 def random_crop(arrays: Sequence[np.ndarray], crop: int, rng: random.Random) -> list[np.ndarray]:
@@ -159,7 +160,7 @@ class PairPool:
             for path in self.photos:
                 try:
                     pair = self.make_pair(path)
-                except ValueError as exc:  # an unreadable photo is skipped, not fatal
+                except (ValueError, AnimeGANError) as exc:  # an unreadable photo is skipped, not fatal
                     self.skipped.append(f"{path.name}: {exc}")
                     continue
                 with self._lock:
@@ -194,7 +195,7 @@ class PairPool:
             groups = list(self.groups.values())
             chosen = [group[rng.randrange(len(group))] for group in (rng.choice(groups) for _ in range(batch))]
         xs, ys = zip(*(random_crop(pair, crop, rng) for pair in chosen))
-        return torch.stack([to_tensor(x) for x in xs]), torch.stack([to_tensor(y) for y in ys])
+        return torch.stack([rgb_to_tensor(x) for x in xs]), torch.stack([rgb_to_tensor(y) for y in ys])
 
 
 # --------------------------------------------------------------------------------------------- GAN training data
@@ -247,7 +248,7 @@ class PhotoDataset(Dataset):
         if min(rgb.shape[:2]) < self.crop:
             rgb = resize_short_side(rgb, self.crop)
         (crop,) = random_crop([rgb], self.crop, rng)
-        return to_tensor(_augment(crop, rng, self.jitter, self.noise))
+        return rgb_to_tensor(_augment(crop, rng, self.jitter, self.noise))
 
 
 class StyleDataset(Dataset):
@@ -281,4 +282,4 @@ class StyleDataset(Dataset):
             rgb = resize_short_side(rgb, self.crop)
         smooth = self.smoothed(path, rgb)
         style, smooth = random_crop([rgb, smooth], self.crop, rng)
-        return to_tensor(style), to_tensor(to_gray3(style)), to_tensor(to_gray3(smooth))
+        return rgb_to_tensor(style), rgb_to_tensor(to_gray3(style)), rgb_to_tensor(to_gray3(smooth))

@@ -26,8 +26,8 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from train.checkpoint import load_checkpoint, load_weights, read_meta, save_checkpoint
-from train.data import (PairPool, cached_teacher_output, held_out_photos, list_images, read_rgb,
-                        resize_short_side, split_holdout, to_tensor, to_uint8, write_rgb)
+from train.data import (PairPool, cached_teacher_output, held_out_photos, list_images, read_rgb, resize_short_side,
+                        rgb_to_tensor, split_holdout, tensor_to_rgb, write_rgb)
 from train.features import load_feature_network
 from train.losses import lsgan_d_loss, lsgan_g_loss
 from train.metrics import EditCaptured, psnr, ssim
@@ -115,7 +115,7 @@ def validate(model: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]])
     scores, triples, captured = [], [], EditCaptured()
     for photo, target in pairs:
         device = next(model.parameters()).device
-        out = to_uint8(model(to_tensor(photo)[None].to(device))[0])
+        out = tensor_to_rgb(model(rgb_to_tensor(photo)[None].to(device))[0])
         scores.append((psnr(out, target), ssim(out, target)))
         captured.add(photo, target, out)
         triples.append((photo, target, out))
@@ -125,7 +125,7 @@ def validate(model: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]])
             "edit_captured": round(captured.edit, 4), "detail_captured": round(captured.detail, 4)}, triples
 
 
-def sample_grid(triples: list, count: int = 4, height: int = 192) -> np.ndarray:
+def validation_grid(triples: list, count: int = 4, height: int = 192) -> np.ndarray:
     """Rows of photo | teacher | student, each resized to ``height``."""
     return grid([[fit_height(image, height) for image in triple] for triple in triples[:count]])
 
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
                 f.write(json.dumps(record) + "\n")
             tqdm.write(json.dumps(record))
             if triples:
-                grid = sample_grid(triples)
+                grid = validation_grid(triples)
                 write_rgb(args.out / "samples" / f"step{step:07d}.jpg", grid)
                 writer.add_image("val/photo_teacher_student", grid, step, dataformats="HWC")
             if val_psnr > best:

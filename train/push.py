@@ -27,7 +27,7 @@ from train.sheets import fit_height, grid
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
 
-def sample_grid(model: Path, multiple: int, photos: list[Path], height: int = 384) -> np.ndarray:
+def hub_samples(model: Path, multiple: int, photos: list[Path], height: int = 384) -> np.ndarray:
     """Rows of photo | stylized, at ``height`` px."""
     engine = OnnxGenerator(model, multiple)
     rows = []
@@ -47,7 +47,7 @@ def build_folder(folder: Path, entry: dict, weights_dir: Path, checkpoint: Path,
         shutil.copy2(weights_dir / entry["face_file"], folder / f"{style_id}.face.int8.onnx")
         shutil.copy2(checkpoint.with_name(f"{style_id}.face.safetensors"), folder / f"{style_id}.face.safetensors")
     export_onnx(load_generator(checkpoint), folder / f"{style_id}.fp32.onnx")
-    grid = sample_grid(folder / f"{style_id}.int8.onnx", int(entry.get("multiple", 8)), photos)
+    grid = hub_samples(folder / f"{style_id}.int8.onnx", int(entry.get("multiple", 8)), photos)
     to_pil(grid).save(folder / SAMPLES, quality=90)
     (folder / "README.md").write_text(render_card(entry))
     return sorted(p for p in folder.iterdir() if p.is_file())

@@ -21,13 +21,17 @@ def teacher_multiple(teacher: Path, default: int) -> int:
     return default
 
 
+def teacher_info(teachers_dir: Path, teacher_id: str) -> dict:
+    """A teacher's entry in ``teachers_dir/teachers.json`` (file, family, upstream source, licence, sha256...)."""
+    styles = json.loads((teachers_dir / "teachers.json").read_text())["styles"]
+    if teacher_id not in styles:
+        raise KeyError(f"unknown teacher {teacher_id!r}; {teachers_dir / 'teachers.json'} has {sorted(styles)}")
+    return styles[teacher_id]
+
+
 def teacher_files(teachers_dir: Path, ids: list[str]) -> list[Path]:
     """The ONNX files of teachers named by id in ``teachers_dir/teachers.json``."""
-    styles = json.loads((teachers_dir / "teachers.json").read_text())["styles"]
-    unknown = [i for i in ids if i not in styles]
-    if unknown:
-        raise KeyError(f"unknown teacher id(s) {unknown}; teachers.json has {sorted(styles)}")
-    return [teachers_dir / styles[i]["file"] for i in ids]
+    return [teachers_dir / teacher_info(teachers_dir, i)["file"] for i in ids]
 
 
 class TeacherChain:
