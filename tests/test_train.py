@@ -262,8 +262,24 @@ def test_contact_sheets_and_styles_table(tiny_weights, teacher_onnx, tmp_path):
     assert sheet.shape[0] == contact_sheet.CELL and sheet.shape[1] > 5 * contact_sheet.CELL   # one row, six cells
     assert contact_sheet.keep_colors_sheet(registry).shape[0] >= 2 * contact_sheet.CELL      # two rows
     assert contact_sheet.faces_sheet(registry).shape[0] > 2 * 384
+    assert contact_sheet.face_crops_sheet(registry, teachers, crop=128).shape[:2] == (128, 3 * 128 + 2 * 6)
     table = contact_sheet.styles_table(registry)
     assert "| `teacher` | Tiny test style | 50% / 25% | 81% / 61% | 30.0 dB" in table
+
+
+def test_fairness_reads_utkface_groups_and_measures_skin_on_the_face(portrait):
+    from animegan.faces import FacePipeline
+    from train import fairness
+
+    assert fairness.group_of(Path("utk_25_1_3_20170116.jpg")) == "Indian"
+    assert fairness.group_of(Path("30_0_1_2017.jpg")) == "Black" and fairness.group_of(Path("celebahq_a.jpg")) is None
+    face = FacePipeline().detect(portrait)[0]
+    mask = fairness.skin_mask(portrait.shape[:2], face.landmarks)
+    left, top, right, bottom = face.box
+    assert mask[top:bottom, left:right].mean() > 0.3 and mask.sum() == mask[top - 20:bottom + 20, left - 20:right + 20].sum()
+    lighter = np.clip(portrait.astype(int) + 20, 0, 255).astype(np.uint8)
+    d_l, d_e = fairness.skin_shift(portrait, lighter, mask)
+    assert d_l > 3 and d_e >= d_l and fairness.skin_shift(portrait, portrait, mask) == (0.0, 0.0)
 
 
 def test_push_dry_run_writes_a_complete_hub_folder(tiny_weights, tmp_path, portrait_file):

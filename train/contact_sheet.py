@@ -5,6 +5,7 @@
 ``docs/styles.jpg``: one row per style — photo | teacher | our INT8 student — on the example portrait and scene.
 ``docs/faces.jpg``: a portrait stylized as a whole picture vs with the aligned face pass, with a close-up of the face.
 ``docs/keep_colors.jpg``: the ways to keep a photo's colours under a style's light compared (Lab was chosen).
+``docs/face_crops.jpg``: 1:1 crops of the aligned face (what the face pass sees) — photo | the face teacher(s) | ours.
 The README's styles table is rewritten from ``weights/manifest.json``.
 Only the bundled public-domain examples (docs/examples) are used, so the sheets may be committed.
 """
@@ -73,6 +74,25 @@ def faces_sheet(registry: Registry) -> np.ndarray:
                   labelled(crop(enhanced), "with the face pass", 384)]])
 
 
+def face_crops_sheet(registry: Registry, teachers: Path, crop: int = 320) -> np.ndarray:
+    """One row per style: the central ``crop``² of the portrait's aligned 512² face, at 1:1, as the photo, as the
+    style's face teachers make it (the chain its face model learned from) and as our face model makes it."""
+    stylizer = Stylizer(registry)
+    pipeline = stylizer.face_pipeline
+    rgb = load_picture(PORTRAIT).rgb
+    aligned = pipeline.align(rgb, pipeline.detect(rgb)[0])[0]
+    top = (pipeline.face_size - crop) // 2
+    centre = lambda a: a[top:top + crop, top:top + crop]  # noqa: E731
+    rows = []
+    for style in registry.available():
+        chain = list(style.face.teachers) if style.face else [style.id]
+        teacher = TeacherChain(teacher_files(teachers, chain))
+        rows.append([labelled(centre(aligned), "photo (aligned face)", crop),
+                     labelled(centre(teacher(aligned)), "teacher: " + " → ".join(chain), crop),
+                     labelled(centre(stylizer.face_generator(style.id)(aligned)), f"ours (INT8): {style.name}", crop)])
+    return grid(rows)
+
+
 def keep_colors_sheet(registry: Registry) -> np.ndarray:
     """Photo | style | the style's light with the photo's colours three ways: YCbCr, Lab (ours), luminance ratio."""
     stylizer = Stylizer(registry)
@@ -133,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     Image.fromarray(styles_sheet(registry, args.teachers)).save(args.out / "styles.jpg", quality=88)
     Image.fromarray(faces_sheet(registry)).save(args.out / "faces.jpg", quality=88)
     Image.fromarray(keep_colors_sheet(registry)).save(args.out / "keep_colors.jpg", quality=88)
+    Image.fromarray(face_crops_sheet(registry, args.teachers)).save(args.out / "face_crops.jpg", quality=90)
     update_readme(DOCS.parent / "README.md", styles_table(registry))
     print(f"wrote {args.out / 'styles.jpg'}, {args.out / 'faces.jpg'} and the README styles table")
 
