@@ -48,7 +48,8 @@ WARM_UP_WAIT = 120          # seconds a page load waits for the style previews b
 THUMB_SIDE = 320            # gallery thumbnails
 SESSION_LIMIT = 24          # results kept in the session gallery
 MAX_PIXELS = 25_000_000     # server-side refusal limit per picture
-MAX_UPLOAD_MB = 20
+MAX_PICTURE_MB = 20         # per picture file (checked by the stylizer)
+MAX_UPLOAD_MB = 200         # any upload (Gradio's max_file_size): the video limit
 MAX_BATCH = 50
 SHARE_SIDE = 1280           # long side of each half of the before | after picture
 SIZES = [("Fast · 512 px", 512), ("Standard · the style's own size", STYLE_SIZE),
@@ -80,7 +81,7 @@ TIPS = f"""
   (slow on big photos). The result always has your photo's size; download it as a PNG.
 * **Strength and colours** — lower *Strength* for a lighter touch; *Keep my colours* keeps your photo's colours
   with the style's light, shading and lines. Both change the last result at once, without running the model again.
-* **Limits** — up to {MAX_UPLOAD_MB} MB and {MAX_PIXELS // 1_000_000} megapixels per picture,
+* **Limits** — up to {MAX_PICTURE_MB} MB and {MAX_PIXELS // 1_000_000} megapixels per picture,
   {MAX_BATCH} pictures per batch.
 * **Privacy** — nothing is kept: uploads and results only live in temporary files that are deleted within about
   an hour (and when the app stops). No accounts, no tracking.
@@ -365,7 +366,7 @@ class AnimeApp:
         chosen = self.resolve_style(style)
         size = as_max_size(max_size)
         start = time.perf_counter()
-        picture = load_picture(path, self.stylizer.max_pixels)
+        picture = self.stylizer.load(path)
         raw = self.stylizer.render(picture.rgb, chosen.id, faces is not False, size)
         return Rendered(picture, raw, chosen, time.perf_counter() - start)
 
@@ -435,7 +436,7 @@ class AnimeApp:
         if path is None:
             return gr.skip(), ""
         try:
-            load_picture(path, self.stylizer.max_pixels)
+            self.stylizer.load(path)
         except AnimeGANError as exc:
             message = f"{Path(path).name}: {public_message(str(exc))}"
             gr.Warning(message)
@@ -448,7 +449,7 @@ class AnimeApp:
         failed = []
         for path in paths:
             try:
-                load_picture(path, self.stylizer.max_pixels)
+                self.stylizer.load(path)
             except AnimeGANError as exc:
                 failed.append(Saved(Path(path).name, None, None, str(exc), 0.0))
         if not failed:
@@ -503,7 +504,7 @@ class AnimeApp:
 
     def cached(self, last: dict) -> Rendered:
         """The model output kept from the last run on this upload."""
-        picture = load_picture(last["key"][0], self.stylizer.max_pixels)
+        picture = self.stylizer.load(last["key"][0])
         raw = load_picture(last["raw"], self.stylizer.max_pixels).rgb
         return Rendered(picture, raw, self.resolve_style(last["style"]), last["seconds"])
 
@@ -669,7 +670,7 @@ def api_endpoints(app: AnimeApp) -> None:
 
 def build_demo(stylizer: Stylizer | None = None) -> gr.Blocks:
     """The whole app, queued (one model job at a time) and ready to ``serve``."""
-    app = AnimeApp(stylizer or Stylizer(max_pixels=MAX_PIXELS))
+    app = AnimeApp(stylizer or Stylizer(max_pixels=MAX_PIXELS, max_bytes=MAX_PICTURE_MB * 1_000_000))
     with UploadsOnlyBlocks(title="Photo → Anime", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.HTML(INTRO)
         if not app.styles:

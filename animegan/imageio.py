@@ -67,8 +67,9 @@ class Picture:
 
 
 def load_picture(source: str | os.PathLike | bytes | Image.Image | np.ndarray,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
-    """Decode ``source`` into a Picture; raises InvalidImageError or ImageTooLargeError with a one-line message."""
+                 max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int | None = None) -> Picture:
+    """Decode ``source`` into a Picture; raises InvalidImageError or ImageTooLargeError with a one-line message.
+    ``max_bytes`` refuses a file (or bytes) larger than that before decoding it."""
     if isinstance(source, np.ndarray):
         return _from_array(source, max_pixels)
     if isinstance(source, Image.Image):
@@ -76,9 +77,10 @@ def load_picture(source: str | os.PathLike | bytes | Image.Image | np.ndarray,
     if isinstance(source, (bytes, bytearray, memoryview)):
         if not len(source):
             raise InvalidImageError("empty file")
+        _check_bytes(len(source), max_bytes)
         return _from_stream(io.BytesIO(source), max_pixels)
     if isinstance(source, (str, os.PathLike)):
-        return _from_path(Path(source), max_pixels)
+        return _from_path(Path(source), max_pixels, max_bytes)
     raise InvalidImageError(f"unsupported input type {type(source).__name__}; expected a path, bytes, "
                             "a PIL image or a numpy array")
 
@@ -123,7 +125,12 @@ def resize_to(rgb_or_alpha: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
     return out.reshape(h, w, *rgb_or_alpha.shape[2:])   # cv2 drops a trailing channel axis of size 1
 
 
-def _from_path(path: Path, max_pixels: int) -> Picture:
+def _check_bytes(size: int, max_bytes: int | None) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise ImageTooLargeError(f"file is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:g} MB")
+
+
+def _from_path(path: Path, max_pixels: int, max_bytes: int | None = None) -> Picture:
     name = " ".join(path.name.splitlines()) or str(path)
     try:
         fp = open(path, "rb")
@@ -141,6 +148,8 @@ def _from_path(path: Path, max_pixels: int) -> Picture:
             raise InvalidImageError(f"is a directory, not an image file: {name}")
         if stat.S_ISREG(info.st_mode) and info.st_size == 0:
             raise InvalidImageError("empty file")
+        if stat.S_ISREG(info.st_mode):
+            _check_bytes(info.st_size, max_bytes)
         return _from_stream(fp, max_pixels)
 
 

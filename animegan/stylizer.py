@@ -17,7 +17,7 @@ from animegan.color import adjust
 from animegan.engine import OnnxGenerator
 from animegan.errors import AnimeGANError, NoStylesError
 from animegan.faces import FacePipeline
-from animegan.imageio import DEFAULT_MAX_PIXELS, fit_within, load_picture, resize_to, to_pil
+from animegan.imageio import DEFAULT_MAX_PIXELS, Picture, fit_within, load_picture, resize_to, to_pil
 from animegan.options import STYLE_SIZE, keep_colors_option, max_size_option, strength_option
 from animegan.registry import Registry, Style
 
@@ -43,10 +43,13 @@ class Stylizer:
     """Reusable, thread-safe stylizer: one cached onnxruntime session per model, a shared face pipeline."""
 
     def __init__(self, registry: Registry | None = None, threads: int | None = None,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, face_pipeline: FacePipeline | None = None):
+                 max_pixels: int = DEFAULT_MAX_PIXELS, face_pipeline: FacePipeline | None = None,
+                 max_bytes: int | None = None):
+        """``max_pixels`` / ``max_bytes``: pictures (files) larger than this are refused before the model runs."""
         self.registry = registry or Registry()
         self.threads = threads
         self.max_pixels = max_pixels
+        self.max_bytes = max_bytes
         self.face_pipeline = face_pipeline or FacePipeline()
         self._generators: dict[str, OnnxGenerator] = {}
         self._lock = threading.Lock()
@@ -86,6 +89,10 @@ class Stylizer:
                 self._generators[key] = OnnxGenerator(path, multiple=chosen.face.multiple, threads=self.threads)
             return self._generators[key]
 
+    def load(self, image: ImageInput) -> Picture:
+        """Decode a picture within this stylizer's limits (``animegan.imageio.load_picture``)."""
+        return load_picture(image, self.max_pixels, self.max_bytes)
+
     def render(self, rgb: np.ndarray, style: str, faces: bool = True, max_size: int | None = STYLE_SIZE,
                weights: str | Path | None = None) -> np.ndarray:
         """The style in full on an upright (H, W, 3) uint8 RGB array: stylized at the working size, scaled back to
@@ -114,7 +121,7 @@ class Stylizer:
         max_size, strength = max_size_option(max_size), strength_option(strength)
         keep_colors = keep_colors_option(keep_colors)
         chosen = self.style(style)
-        picture = load_picture(image, self.max_pixels)
+        picture = self.load(image)
         if strength == 0:
             return to_pil(picture.rgb, picture.alpha)
         stylized = self.render(picture.rgb, chosen.id, faces, max_size, weights)

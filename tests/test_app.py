@@ -238,17 +238,28 @@ def test_batch_fails_only_when_nothing_worked(client, not_an_image):
         client.predict([handle_file(not_an_image)], "tiny", api_name="/stylize_batch")
 
 
-def test_an_over_size_upload_is_refused_before_it_is_stored(client, server, tmp_path):
-    """gradio_client checks the server's 20 MB limit itself (a ValueError before uploading); a raw upload past it
-    gets HTTP 413 and nothing is kept."""
+def test_an_over_size_picture_is_a_clear_error(client, tmp_path):
+    """Pictures over 20 MB (the uploads limit is the video one, 200 MB) get an AppError like any bad picture."""
     big = tmp_path / "huge.jpg"
-    big.write_bytes(os.urandom(21 * 1024 * 1024))
-    with pytest.raises(ValueError, match="exceeds the maximum file size"):
+    big.write_bytes(os.urandom(21_000_000))
+    with pytest.raises(AppError, match=r"^file is 21.0 MB; the limit is 20 MB$"):
         client.predict(handle_file(big), "tiny", api_name="/stylize")
-    with big.open("rb") as f:
-        answer = httpx.post(f"{server.url}gradio_api/upload", files={"files": ("huge.jpg", f)}, timeout=60)
+    files, report = client.predict([handle_file(big), handle_file(PORTRAIT)], "tiny", api_name="/stylize_batch")
+    assert len(files) == 1 and report == "huge.jpg: file is 21.0 MB; the limit is 20 MB"
+
+
+def test_an_upload_over_200_mb_is_refused_before_it_is_stored(client, server, tmp_path):
+    """gradio_client checks the server's limit itself (a ValueError before uploading); a raw upload past it gets
+    HTTP 413 and nothing is kept."""
+    huge = tmp_path / "huge.mp4"
+    with huge.open("wb") as f:
+        f.truncate(201 * 1024 * 1024)       # sparse: no real disk use
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):
+        client.predict(handle_file(huge), "tiny", api_name="/stylize")
+    with huge.open("rb") as f:
+        answer = httpx.post(f"{server.url}gradio_api/upload", files={"files": ("huge.mp4", f)}, timeout=120)
     assert answer.status_code == 413
-    assert not list(server.cache.rglob("huge.jpg"))
+    assert not list(server.cache.rglob("huge.mp4"))
 
 
 def test_style_previews_are_rendered_once_and_cached(server, client, app_cache):
