@@ -28,11 +28,13 @@ from gradio.exceptions import InvalidPathError
 from gradio.utils import get_upload_folder
 from gradio_client.utils import is_http_url_like
 from PIL import Image
+from pydantic import ValidationError
 
 from animegan import AnimeGANError, NoStylesError, Style, Stylizer
 from animegan.color import adjust
 from animegan.imageio import IMAGE_SUFFIXES, Picture, fit_within, load_picture, to_pil
 from animegan.options import FULL_RESOLUTION, STYLE_SIZE, keep_colors_option, max_size_option, strength_option
+from animegan.video import Limits, stylize_video
 
 log = logging.getLogger("animegan.app")
 
@@ -51,6 +53,8 @@ MAX_PIXELS = 25_000_000     # server-side refusal limit per picture
 MAX_PICTURE_MB = 20         # per picture file (checked by the stylizer)
 MAX_UPLOAD_MB = 200         # any upload (Gradio's max_file_size): the video limit
 MAX_BATCH = 50
+VIDEO_LIMITS = Limits(max_seconds=60, max_pixels=1920 * 1080, max_bytes=MAX_UPLOAD_MB * 1_000_000)
+BROWSER_VIDEO = {".mp4", ".webm", ".m4v", ".ogv"}
 SHARE_SIDE = 1280           # long side of each half of the before | after picture
 SIZES = [("Fast · 512 px", 512), ("Standard · the style's own size", STYLE_SIZE),
          ("Full resolution · slow", FULL_RESOLUTION)]
@@ -86,6 +90,9 @@ TIPS = f"""
 * **Privacy** — nothing is kept: uploads and results only live in temporary files that are deleted within about
   an hour (and when the app stops). No accounts, no tracking.
 """
+VIDEO_HELP = (f"Turn a short clip into anime, with its sound. Up to {VIDEO_LIMITS.max_seconds:g} seconds and "
+              f"{MAX_UPLOAD_MB} MB; clips above 1080p are scaled down. Frames are stylized at 512 px and kept steady "
+              "from one to the next (no flicker, faces that do not jump). About 3–6 frames per second on 2 CPU cores.")
 BATCH_HELP = ("Stylize many pictures at once and download them as one ZIP. A file that cannot be read is listed "
               "below with the reason; the others still finish.")
 NO_STYLES = ("### No styles are installed yet\nThe app is running but has no style weights to use. "
@@ -194,7 +201,7 @@ class UploadsOnlyBlocks(gr.Blocks):
             raise gr.Error(NOT_UPLOADED, print_exception=False)
         try:
             return await super().preprocess_data(block_fn, inputs, state, explicit_call)
-        except InvalidPathError:
+        except (InvalidPathError, ValidationError):     # a path Gradio refuses, a file payload of the wrong shape
             raise gr.Error(NOT_UPLOADED, print_exception=False) from None
 
 
@@ -306,6 +313,7 @@ class AnimeApp:
         for style_id, why in problems.items():
             log.warning("style %s is not available: %s", style_id, why)
         self._warm = threading.Thread(target=self._warm_up, name="warm-up", daemon=True)
+        self._cancels: dict[str, threading.Event] = {}     # per browser session: the running clip's cancel switch
 
     # --- styles -------------------------------------------------------------------------------------------------
     def style_choices(self) -> list[tuple[str, str]]:
@@ -429,7 +437,73 @@ class AnimeApp:
                 raise AnimeGANError("no picture could be stylized: " + failure_lines(results).replace("\n", "; "))
         return [str(r.png) for r in results if r.ok], failure_lines(results)
 
+    def stylize_clip(self, path: str, style: str | None, faces: bool | None, max_size: Any, strength: Any = 1.0,
+                     keep_colors: Any = False, progress: Callable[[int, int | None, float | None], None] | None = None,
+                     cancel: threading.Event | None = None) -> Path:
+        """Stylize one uploaded clip within the server's limits; returns the MP4."""
+        chosen = self.resolve_style(style)
+        output = new_output_dir() / f"{Path(path).stem}_{chosen.id}.mp4"
+        stylize_video(path, output, chosen.id, faces is not False, as_max_size(max_size), self.stylizer, progress,
+                      cancel, VIDEO_LIMITS, strength=as_strength(strength), keep_colors=keep_colors_option(keep_colors))
+        return output
+
+    def api_stylize_video(self, video: Payload, style: str, faces: bool = True, max_size: int = STYLE_SIZE,
+                          strength: float = 1.0, keep_colors: bool = False) -> str:
+        """Stylize a clip (≤ 60 s, ≤ 200 MB; above 1080p it is scaled down) with its sound. Options as /stylize
+        (max_size -1: frames at 512 px). Returns an H.264 MP4 of the clip's size and frame rate."""
+        with user_errors():
+            path = path_of(video)
+            if path is None:
+                raise AnimeGANError("no video given")
+            return str(self.stylize_clip(path, style, faces, max_size, strength, keep_colors))
+
     # --- UI -----------------------------------------------------------------------------------------------------
+    def ui_stylize_video(self, clip: Payload, style: str, faces: bool, strength: float, keep_colors: bool,
+                         request: gr.Request, progress: gr.Progress = gr.Progress()) -> tuple:
+        """Video tab: the stylized clip, its download, the status line and the (original, result) pair the
+        before/after switch shows. A failed or cancelled run says why and leaves the last result as it was."""
+        cancel = self._cancels[request.session_hash] = threading.Event()
+        start = time.perf_counter()
+
+        def report(done: int, total: int | None, eta: float | None) -> None:
+            left = f" · about {eta:.0f} s left" if eta is not None else ""
+            progress((done, total) if total else None, desc=f"{done}/{total or '?'} frames{left}", unit="frames")
+
+        try:
+            with user_errors():
+                path = path_of(clip)
+                if path is None:
+                    raise AnimeGANError("add a clip first: upload one or record one with the webcam")
+                output = self.stylize_clip(path, style, faces, STYLE_SIZE, as_strength(strength, percent=True),
+                                           keep_colors, report, cancel)
+        except gr.Error as exc:
+            gr.Warning(exc.message)
+            return gr.skip(), gr.skip(), f"⚠️ {table_cell(exc.message)}", gr.skip(), gr.skip()
+        finally:
+            self._cancels.pop(request.session_hash, None)
+        original = path if Path(path).suffix.lower() in BROWSER_VIDEO else None
+        status = f"**Done** in {time.perf_counter() - start:.0f} s."
+        return (str(output), gr.DownloadButton(value=str(output), visible=True), status,
+                {"original": original, "result": str(output)}, "Anime")
+
+    def ui_cancel_video(self, request: gr.Request) -> str:
+        """Stop this browser session's running clip (it ends at the next frame)."""
+        cancel = self._cancels.get(request.session_hash)
+        if cancel is None:
+            return gr.skip()
+        cancel.set()
+        return "Cancelling…"
+
+    @staticmethod
+    def ui_show_video(which: str, clips: dict | None) -> Any:
+        """The before/after switch: the original clip or the anime one in the same player."""
+        if not clips:
+            return gr.skip()
+        if which == "Original" and not clips["original"]:
+            gr.Info("This clip's format does not play in browsers; only the anime version can be shown.")
+            return gr.skip()
+        return clips["original"] if which == "Original" else clips["result"]
+
     def ui_check_upload(self, image: Payload) -> tuple:
         """Flag an upload that cannot be read as soon as it arrives (the photo box is emptied, the status says why)."""
         path = path_of(image)
@@ -565,10 +639,11 @@ def style_radio(app: AnimeApp, elem_id: str) -> gr.Radio:
                     elem_id=elem_id)
 
 
-def extra_options(prefix: str) -> tuple[gr.Checkbox, gr.Radio, gr.Slider, gr.Checkbox]:
-    """The faces, size, strength and keep-colours controls."""
+def extra_options(prefix: str, with_size: bool = True) -> tuple[gr.Checkbox, gr.Radio | None, gr.Slider, gr.Checkbox]:
+    """The faces, size (pictures only), strength and keep-colours controls."""
     faces = gr.Checkbox(value=True, label="Enhance faces", info="Restyles each face up close (portraits).")
-    size = gr.Radio(SIZES, value=STYLE_SIZE, label="Detail", info="Long side the picture is stylized at.")
+    size = gr.Radio(SIZES, value=STYLE_SIZE, label="Detail", info="Long side the picture is stylized at.") \
+        if with_size else None
     strength = gr.Slider(0, 100, value=100, step=5, label="Strength (%)", elem_id=f"{prefix}strength",
                          info="How far the picture moves from your photo toward the style.")
     keep_colors = gr.Checkbox(value=False, label="Keep my colours", elem_id=f"{prefix}keep-colors",
@@ -626,6 +701,33 @@ def single_tab(demo: gr.Blocks, app: AnimeApp) -> None:
     clear.click(app.clear_session, None, [history, session], queue=False, api_visibility="private")
 
 
+def video_tab(app: AnimeApp) -> None:
+    """Clip (upload or webcam) → the anime clip with its sound, a before/after switch, progress and cancel."""
+    gr.Markdown(VIDEO_HELP)
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=300):
+            clip = gr.Video(label="Your clip", sources=["upload", "webcam"], elem_id="clip", height=320)
+        with gr.Column(min_width=300):
+            style = style_radio(app, "video-style")
+            faces, _, strength, keep_colors = extra_options("video-", with_size=False)
+            with gr.Row():
+                run = gr.Button("Stylize video", variant="primary", elem_id="video-btn", interactive=bool(app.styles))
+                cancel = gr.Button("Cancel", elem_id="video-cancel")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            result = gr.Video(label="Anime clip", elem_id="video-result", interactive=False, height=360)
+            which = gr.Radio(["Anime", "Original"], value="Anime", label="Show", elem_id="video-which")
+        with gr.Column(scale=1, min_width=260):
+            status = gr.Markdown(elem_id="video-status")
+            download = gr.DownloadButton("Download MP4", visible=False, variant="primary", elem_id="video-download")
+    clips = gr.State(None)
+    run.click(app.ui_stylize_video, [clip, style, faces, strength, keep_colors],
+              [result, download, status, clips, which], preprocess=False, concurrency_id=MODEL_QUEUE,
+              api_visibility="private")
+    cancel.click(app.ui_cancel_video, None, status, queue=False, api_visibility="private")
+    which.input(app.ui_show_video, [which, clips], result, queue=False, api_visibility="private")
+
+
 def batch_tab(app: AnimeApp) -> None:
     """Many files (or a folder) → gallery, ZIP and a report of the failures."""
     gr.Markdown(BATCH_HELP)
@@ -652,6 +754,7 @@ def api_endpoints(app: AnimeApp) -> None:
     with gr.Column(visible=False):
         trigger = gr.Button()  # never clicked: the endpoints are called through the API only
         image = gr.Image(type="filepath", label="image")
+        video = gr.Video(label="video")
         files = gr.File(file_count="multiple", label="files")
         style = gr.Textbox(label="style (id or name)")
         faces = gr.Checkbox(value=True, label="faces")
@@ -659,12 +762,15 @@ def api_endpoints(app: AnimeApp) -> None:
         strength = gr.Number(value=1.0, label="strength (0 the photo … 1 the full style)")
         keep_colors = gr.Checkbox(value=False, label="keep_colors")
         result = gr.Image(type="filepath", format="png", label="stylized")
+        video_result = gr.Video(label="stylized video")
         results = gr.File(file_count="multiple", label="stylized files")
         report = gr.Textbox(label="failures")
     options = [style, faces, max_size, strength, keep_colors]
     trigger.click(app.api_stylize, [image, *options], result, api_name="stylize", preprocess=False,
                   concurrency_id=MODEL_QUEUE)
     trigger.click(app.api_stylize_batch, [files, *options], [results, report], api_name="stylize_batch",
+                  preprocess=False, concurrency_id=MODEL_QUEUE)
+    trigger.click(app.api_stylize_video, [video, *options], video_result, api_name="stylize_video",
                   preprocess=False, concurrency_id=MODEL_QUEUE)
 
 
@@ -678,6 +784,8 @@ def build_demo(stylizer: Stylizer | None = None) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Single picture"):
                 single_tab(demo, app)
+            with gr.Tab("Video"):
+                video_tab(app)
             with gr.Tab("Batch"):
                 batch_tab(app)
         with gr.Accordion("Tips & privacy", open=False):

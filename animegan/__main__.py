@@ -1,8 +1,8 @@
 """Command line: ``python -m animegan INPUT... --style ID --output PATH``.
 
-One file in → a file out (``-o x.png``) or into a folder; a folder, or several inputs, in → a folder out (same
-relative names, ``.png``). A bad file prints ``error: <file>: <reason>`` and the others still finish; the exit status
-is 1 if any failed, 2 for bad options.
+Pictures and video clips alike. One file in → a file out (``-o x.png``, ``-o clip.mp4``) or into a folder; a folder,
+or several inputs, in → a folder out (same relative names, ``.png`` for pictures and ``.mp4`` for clips). A bad file
+prints ``error: <file>: <reason>`` and the others still finish; the exit status is 1 if any failed, 2 for bad options.
 """
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ from animegan.errors import AnimeGANError, InvalidOptionError
 from animegan.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from animegan.options import STYLE_SIZE, max_size_option, strength_option
 from animegan.stylizer import Stylizer, failure_reason
+from animegan.video import VIDEO_SUFFIXES, Limits, stylize_video
+
+INPUT_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 
 
 def output_is_file(inputs: list[Path], output: Path | None) -> bool:
@@ -34,39 +37,50 @@ def output_is_file(inputs: list[Path], output: Path | None) -> bool:
     if len(inputs) == 1 and not inputs[0].is_dir():
         return bool(output.suffix) or output.exists()
     suffix = output.suffix.lower()
-    if output.exists() or suffix in IMAGE_SUFFIXES or suffix in Image.registered_extensions():
+    if output.exists() or suffix in INPUT_SUFFIXES or suffix in Image.registered_extensions():
         what = "several inputs need" if len(inputs) > 1 else "a folder input needs"
         raise InvalidOptionError(f"{what} an output folder, got {output}")
     return False
 
 
 def plan(inputs: list[Path], output: Path | None, to_file: bool = False) -> list[tuple[Path, Path]]:
-    """(source, destination) pairs. Folders expand to their images; ``to_file``: ``output`` is the one input's file.
+    """(source, destination) pairs. Folders expand to their pictures and clips; ``to_file``: ``output`` is the one
+    input's file.
 
-    Outputs are PNG; when two sources would land on the same name (``a.jpg`` and ``a.png``), the source's
-    extension is kept in the name (``a_png.png``).
+    Pictures become PNG, clips MP4; when two sources would land on the same name (``a.jpg`` and ``a.png``), the
+    source's extension is kept in the name (``a_png.png``).
     """
     jobs: list[tuple[Path, Path]] = []
     for source in inputs:
         if source.is_dir():
             out_dir = output or source.resolve().with_name(source.resolve().name + "_anime")
-            for path in sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
-                jobs.append((path, (out_dir / path.relative_to(source)).with_suffix(".png")))
+            for path in sorted(p for p in source.rglob("*") if p.suffix.lower() in INPUT_SUFFIXES):
+                jobs.append((path, (out_dir / path.relative_to(source)).with_suffix(output_suffix(path))))
         elif to_file and output is not None:
             jobs.append((source, output))
         else:
             out_dir = output or source.parent
-            jobs.append((source, out_dir / f"{source.stem}_anime.png"))
+            jobs.append((source, out_dir / f"{source.stem}_anime{output_suffix(source)}"))
     taken: set[Path] = set()
     unique = []
     for source, destination in jobs:
         stem, n = f"{destination.stem}_{source.suffix.lstrip('.').lower()}", 1
         while destination in taken:
-            destination = destination.with_name(f"{stem}.png" if n == 1 else f"{stem}_{n}.png")
+            destination = destination.with_name(f"{stem}{destination.suffix}" if n == 1
+                                                else f"{stem}_{n}{destination.suffix}")
             n += 1
         taken.add(destination)
         unique.append((source, destination))
     return unique
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def output_suffix(source: Path) -> str:
+    """What a source becomes: clips MP4, pictures PNG."""
+    return ".mp4" if is_video(source) else ".png"
 
 
 def option(parse: Callable[[Any], Any]) -> Callable[[str], Any]:
@@ -83,6 +97,13 @@ def option(parse: Callable[[Any], Any]) -> Callable[[str], Any]:
     return checked
 
 
+def positive_number(value: Any) -> float:
+    """``--max-seconds``: a number above 0."""
+    if isinstance(value, (int, float)) and value > 0:
+        return float(value)
+    raise InvalidOptionError(f"must be a positive number of seconds, got {value!r}")
+
+
 def positive_int(text: str) -> int:
     """argparse type for --threads and --max-pixels."""
     try:
@@ -96,7 +117,7 @@ def positive_int(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m animegan", description="Turn photos into anime pictures.")
-    p.add_argument("inputs", nargs="*", type=Path, help="image files and/or folders")
+    p.add_argument("inputs", nargs="*", type=Path, help="picture and video files and/or folders")
     p.add_argument("-s", "--style", help="style id or name (see --list-styles); default: the first available")
     p.add_argument("-o", "--output", type=Path,
                    help="output file (one input file) or folder; default: <name>_anime.png beside each input, "
@@ -110,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="how far to move from the photo toward the style, 0-1 (0 = the photo, default 1)")
     p.add_argument("--keep-colors", action="store_true",
                    help="keep the photo's colours; take the style's light, shading and lines")
-    p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
+    p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, help="refuse larger pictures")
+    p.add_argument("--max-seconds", type=option(positive_number), help="refuse longer clips (default: no limit)")
     p.add_argument("--threads", type=positive_int, help="onnxruntime threads (default: ANIMEGAN_THREADS, else all cores)")
     p.add_argument("--debug", action="store_true", help="also print the traceback of internal errors")
     args = p.parse_args(argv)
@@ -133,18 +155,51 @@ def run(args: argparse.Namespace) -> int:
             print(f"{style.id}\t{style.name}\t{style.description}")
         return 0
     to_file = output_is_file(args.inputs, args.output)
-    if to_file and args.output.suffix.lower() not in Image.registered_extensions():
+    if to_file and is_video(args.inputs[0]) and args.output.suffix.lower() != ".mp4":
+        raise InvalidOptionError(f"{args.output.name}: a clip is written as MP4; use a .mp4 name")
+    if to_file and not is_video(args.inputs[0]) and args.output.suffix.lower() not in Image.registered_extensions():
         raise InvalidOptionError(f"{args.output.name}: unknown output format; use .png, .jpg or .webp")
     missing = [str(x) for x in args.inputs if not x.exists()]
     for name in missing:
         print(f"error: {name}: file not found", file=sys.stderr)
     jobs = plan([x for x in args.inputs if x.exists()], args.output, to_file)
     if not jobs and not missing:
-        print("error: no images found in the given folders", file=sys.stderr)
+        print("error: no pictures or clips found in the given folders", file=sys.stderr)
         return 1
     style = stylizer.style(args.style).id
     stylizer.generator(style)  # a missing or corrupt style is one error, up front
-    failed = len(missing)
+    pictures = [job for job in jobs if not is_video(job[0])]
+    clips = [job for job in jobs if is_video(job[0])]
+    failed = len(missing) + stylize_pictures(stylizer, style, pictures, args, announce=len(jobs) == 1)
+    for source, destination in clips:
+        failed += stylize_clip(stylizer, style, source, destination, args, announce=len(jobs) == 1)
+    return 1 if failed else 0
+
+
+def stylize_clip(stylizer: Stylizer, style: str, source: Path, destination: Path, args: argparse.Namespace,
+                 announce: bool) -> int:
+    """One clip, with a frames progress bar; the number of failures (0 or 1)."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tqdm(desc=f"{source.name} ({style})", unit="frame", dynamic_ncols=True, leave=False) as bar:
+        def progress(done: int, total: int | None, eta: float | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+        try:
+            stylize_video(source, destination, style, faces=not args.no_faces, max_size=args.max_size,
+                          stylizer=stylizer, progress=progress, limits=Limits(max_seconds=args.max_seconds),
+                          strength=args.strength, keep_colors=args.keep_colors)
+        except Exception as exc:
+            tqdm.write(f"error: {source}: {failure_reason(exc, str(source))}", file=sys.stderr)
+            return 1
+    if announce:
+        print(destination)
+    return 0
+
+
+def stylize_pictures(stylizer: Stylizer, style: str, jobs: list[tuple[Path, Path]], args: argparse.Namespace,
+                     announce: bool) -> int:
+    """Every picture, each saved as it is done; the number of failures."""
+    failed = 0
     results = stylizer.iter_stylize([source for source, _ in jobs], style, faces=not args.no_faces,
                                     max_size=args.max_size, strength=args.strength, keep_colors=args.keep_colors)
     for (source, destination), result in tqdm(zip(jobs, results), total=len(jobs), desc=f"stylizing ({style})",
@@ -160,9 +215,9 @@ def run(args: argparse.Namespace) -> int:
         if error is not None:
             failed += 1
             tqdm.write(f"error: {source}: {error}", file=sys.stderr)
-        elif len(jobs) == 1:
+        elif announce:
             print(destination)
-    return 1 if failed else 0
+    return failed
 
 
 def save(image: Image.Image, destination: Path) -> None:

@@ -115,10 +115,10 @@ def upright_size(path: Path) -> tuple[int, int]:
         return ImageOps.exif_transpose(image).size
 
 
-def test_api_has_exactly_the_two_named_endpoints(client):
+def test_api_has_exactly_the_three_named_endpoints(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/stylize", "/stylize_batch"}
-    for name, first in (("/stylize", "image"), ("/stylize_batch", "files")):
+    assert set(endpoints) == {"/stylize", "/stylize_batch", "/stylize_video"}
+    for name, first in (("/stylize", "image"), ("/stylize_batch", "files"), ("/stylize_video", "video")):
         params = {p["parameter_name"]: p for p in endpoints[name]["parameters"]}
         assert list(params) == [first, "style", "faces", "max_size", "strength", "keep_colors"]
         assert not params[first]["parameter_has_default"] and not params["style"]["parameter_has_default"]
@@ -236,6 +236,29 @@ def test_batch_without_failures_has_an_empty_report(client):
 def test_batch_fails_only_when_nothing_worked(client, not_an_image):
     with pytest.raises(AppError, match=f"no picture could be stylized: notes.jpg: {NOT_AN_IMAGE}"):
         client.predict([handle_file(not_an_image)], "tiny", api_name="/stylize_batch")
+
+
+def test_stylize_video_returns_the_clip_with_its_frames_and_sound(client, tmp_path):
+    from tests.test_video import patterned, read_clip, write_clip
+
+    source = write_clip(tmp_path / "clip.mp4", [patterned(96, 64, i) for i in range(12)])
+    result = client.predict(handle_file(source), "tiny", api_name="/stylize_video")
+    made, original = read_clip(Path(result)), read_clip(source)
+    assert Path(result).suffix == ".mp4" and made["codec"] == "h264" and made["pix_fmt"] == "yuv420p"
+    assert len(made["frames"]) == 12 and made["frames"][0].shape == (64, 96, 3) and made["audio"] == "aac"
+    assert np.abs(made["frames"][5].astype(int) - original["frames"][5]).mean() > 2      # restyled
+
+
+def test_stylize_video_refuses_a_picture_and_a_text_file(client, tmp_path):
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("not a clip")
+    with pytest.raises(AppError, match="not a recognised video format"):
+        client.predict(handle_file(notes), "tiny", api_name="/stylize_video")
+    picture = tmp_path / "still.mp4"
+    picture.write_bytes(PORTRAIT.read_bytes())
+    with pytest.raises(AppError) as caught:
+        client.predict(handle_file(picture), "tiny", api_name="/stylize_video")
+    assert "\n" not in str(caught.value) and "Traceback" not in str(caught.value)
 
 
 def test_an_over_size_picture_is_a_clear_error(client, tmp_path):

@@ -122,6 +122,29 @@ def test_strength_and_keep_colours_re_render_the_result(browser, app_url):
     page.context.close()
 
 
+def test_video_tab_stylizes_a_clip_with_progress_and_a_before_after_switch(browser, app_url, tmp_path):
+    from tests.test_video import patterned, write_clip
+
+    clip = write_clip(tmp_path / "clip.mp4", [patterned(128, 96, i) for i in range(24)])
+    page = open_page(browser, app_url, DESKTOP)
+    page.get_by_role("tab", name="Video").click()
+    page.locator("#clip input[type=file]").set_input_files(clip)
+    expect(page.locator("#clip video")).to_have_count(1)
+    page.locator("#video-style").get_by_label("Tiny test style").check()
+    page.locator("#video-btn").click()
+    expect(page.locator("#video-status")).to_contain_text("Done", timeout=TIMEOUT_MS)
+    result = page.locator("#video-result video")
+    expect(result).to_have_attribute("src", re.compile(r"clip_tiny\.mp4"))
+    expect(page.get_by_role("button", name="Download MP4")).to_be_visible()
+    page.locator("#video-which").get_by_label("Original").check()
+    expect(result).to_have_attribute("src", re.compile(r"/clip\.mp4"))
+    page.locator("#video-which").get_by_label("Anime").check()
+    expect(result).to_have_attribute("src", re.compile(r"clip_tiny\.mp4"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "ui-video.png", full_page=True)
+    page.context.close()
+
+
 def test_batch_reports_the_bad_file_and_finishes_the_others(browser, app_url, tmp_path):
     bad = tmp_path / "notes.jpg"
     bad.write_text("not a picture")

@@ -81,7 +81,7 @@ def test_bad_options_and_empty_folders_are_clear_errors(tiny_weights, portrait_f
     cases = [
         ([str(portrait_file), "-o", str(tmp_path / "out.xyz")], 2, "unknown output format"),
         ([str(portrait_file), "--max-size", "-5"], 2, "max_size must be"),
-        ([str(tmp_path / "empty")], 1, "no images found"),
+        ([str(tmp_path / "empty")], 1, "no pictures or clips found"),
     ]
     (tmp_path / "empty").mkdir()
     for args, code, message in cases:
@@ -196,3 +196,31 @@ def test_bad_option_values_are_refused_up_front(tiny_weights, portrait_file, opt
 def test_a_mistyped_style_gets_a_suggestion(tiny_weights, portrait_file):
     result = run_cli(tiny_weights, str(portrait_file), "--style", "tinny")
     assert result.returncode == 2 and "did you mean 'tiny'?" in result.stderr
+
+
+def test_a_folder_mixing_pictures_and_clips(tiny_weights, portrait, tmp_path):
+    from tests.test_video import patterned, read_clip, write_clip
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(portrait).save(src / "a.jpg")
+    write_clip(src / "b.mp4", [patterned(64, 48, i) for i in range(6)])
+    (src / "c.mov").write_text("not a clip")
+    result = run_cli(tiny_weights, str(src), "--no-faces", "-o", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.mp4"]
+    assert len(read_clip(tmp_path / "out" / "b.mp4")["frames"]) == 6
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "c.mov" in errors[0] and "not a recognised video format" in errors[0]
+
+
+def test_one_clip_to_a_named_mp4_and_the_length_limit(tiny_weights, tmp_path):
+    from tests.test_video import patterned, write_clip
+
+    clip = write_clip(tmp_path / "clip.mov", [patterned(64, 48, i) for i in range(24)])    # 2 s
+    result = run_cli(tiny_weights, str(clip), "-o", str(tmp_path / "anime.mp4"))
+    assert result.returncode == 0 and result.stdout.strip() == str(tmp_path / "anime.mp4")
+    wrong = run_cli(tiny_weights, str(clip), "-o", str(tmp_path / "anime.png"))
+    assert wrong.returncode == 2 and "use a .mp4 name" in wrong.stderr
+    limited = run_cli(tiny_weights, str(clip), "--max-seconds", "0.5", "-o", str(tmp_path / "short.mp4"))
+    assert limited.returncode == 1 and "error:" in limited.stderr and not (tmp_path / "short.mp4").exists()

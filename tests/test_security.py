@@ -93,13 +93,13 @@ def hostile_paths(upload_folder, tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("meta", [True, False], ids=["with-meta", "without-meta"])
-@pytest.mark.parametrize("api", ["stylize", "stylize_batch"])
+@pytest.mark.parametrize("api", ["stylize", "stylize_batch", "stylize_video"])
 def test_api_refuses_every_path_that_was_not_uploaded_with_one_message(served, hostile_paths, api, meta):
     import app
 
     for what, path in hostile_paths.items():
         payload = named(path, meta)
-        kind, answer = call_api(served, api, [payload if api == "stylize" else [payload], "tiny", True, -1])
+        kind, answer = call_api(served, api, [[payload] if api == "stylize_batch" else payload, "tiny", True, -1])
         assert kind == "error", (what, answer)
         assert answer["error"] == app.NOT_UPLOADED, what
 
@@ -109,11 +109,14 @@ def test_ui_events_refuse_paths_that_were_not_uploaded(served, hostile_paths):
 
     config = httpx.get(f"{served}/config", timeout=30).json()
     private = {dep.get("api_name") for dep in config["dependencies"]}
-    assert {"ui_stylize", "ui_batch"} <= private, private
+    assert {"ui_stylize", "ui_batch", "ui_stylize_video", "ui_check_upload", "ui_check_batch"} <= private, private
     for what, path in hostile_paths.items():
-        single = call_event(served, "ui_stylize", [named(path), "tiny", True, -1, None])
-        batch = call_event(served, "ui_batch", [[named(path)], None, "tiny", True, -1])
-        for answer in (single, batch):
+        single = call_event(served, "ui_stylize", [named(path), "tiny", True, -1, 100, False, [], None])
+        batch = call_event(served, "ui_batch", [[named(path)], None, "tiny", True, -1, 100, False])
+        clip = call_event(served, "ui_stylize_video", [named(path), "tiny", True, 100, False])
+        checks = [call_event(served, "ui_check_upload", [named(path)]),
+                  call_event(served, "ui_check_batch", [[named(path)], None])]
+        for answer in (single, batch, clip, *checks):
             assert answer["success"] is False and answer["output"]["error"] == app.NOT_UPLOADED, (what, answer)
 
 

@@ -158,7 +158,7 @@ def test_bad_max_size_is_an_invalid_option_error(stylizer, portrait, max_size):
 
 def test_package_exports_the_documented_api():
     for name in ("stylize", "stylize_many", "available_styles", "Stylizer", "InvalidOptionError", "NoStylesError",
-                 "ManifestNotFoundError"):
+                 "ManifestNotFoundError", "stylize_video", "InvalidVideoError", "VideoCancelledError"):
         assert hasattr(animegan, name)
 
 
