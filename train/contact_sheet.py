@@ -88,7 +88,7 @@ def face_crops_sheet(registry: Registry, teachers: Path, crop: int = 320) -> np.
         chain = list(style.face.teachers) if style.face else [style.id]
         teacher = TeacherChain(teacher_files(teachers, chain))
         rows.append([labelled(centre(aligned), "photo (aligned face)", crop),
-                     labelled(centre(teacher(aligned)), "teacher: " + " → ".join(chain), crop),
+                     labelled(centre(teacher(aligned)), "teacher: " + " then ".join(chain), crop),
                      labelled(centre(stylizer.face_generator(style.id)(aligned)), f"ours (INT8): {style.name}", crop)])
     return grid(rows)
 
@@ -120,8 +120,8 @@ def _pair(metrics: dict | None) -> str:
 
 def styles_table(registry: Registry) -> str:
     """Markdown table of the bundled styles and their measured metrics (from the manifest)."""
-    rows = ["| id | style | faces: edit / detail captured | scenes: edit / detail captured | scenes: PSNR / SSIM "
-            "vs teacher | do-nothing PSNR | INT8 vs FP32 PSNR | steps (faces) | size |",
+    rows = ["| id | style | aligned faces: edit / detail captured | whole pictures: edit / detail captured | "
+            "whole pictures: PSNR / SSIM vs teacher | do-nothing PSNR | INT8 vs FP32 PSNR | steps (face model) | size |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for style in registry.styles():
         m, lineage = style.metrics, style.lineage
