@@ -71,6 +71,8 @@ def app_manifest(tiny_weights, tmp_path_factory) -> Path:
     bundled = Registry(MANIFEST)
     for style in bundled.available():
         (folder / style.file).symlink_to(bundled.resolve(style.id))
+        if style.face:
+            (folder / style.face.file).symlink_to(bundled.resolve_face(style.id))
     loadable = {style.id for style in bundled.available()}
     if MANIFEST.exists():
         styles += [entry for entry in json.loads(MANIFEST.read_text())["styles"] if entry["id"] in loadable]
