@@ -258,8 +258,11 @@ def test_reachability_probe_is_bounded_when_dns_hangs(monkeypatch):
 
 
 def test_bundled_manifest_entries_are_complete():
-    """Every shipped style has its file, a matching sha256, a licence and its lineage."""
+    """Every shipped style has its file(s), a matching sha256, a licence, its lineage and edit/detail metrics."""
     registry = Registry(MANIFEST)
     for style in registry.styles():
         assert registry.resolve(style.id).is_file()
-        assert style.license and style.lineage.get("teacher") and style.metrics
+        assert style.license and style.lineage.get("teachers") and style.metrics.get("edit_captured") is not None
+        if style.face:
+            assert registry.resolve_face(style.id).is_file() and style.face.teachers[0] == "cute"
+            assert style.lineage["face"]["arch"] == "unet" and style.metrics["faces"]["edit_captured"] > 0.5
