@@ -16,7 +16,7 @@ from PIL import Image
 from animegan.color import adjust
 from animegan.engine import OnnxGenerator
 from animegan.errors import AnimeGANError, NoStylesError
-from animegan.faces import FacePipeline
+from animegan.faces import Face, FacePipeline
 from animegan.imageio import DEFAULT_MAX_PIXELS, Picture, fit_within, load_picture, resize_to, to_pil
 from animegan.options import STYLE_SIZE, keep_colors_option, max_size_option, strength_option
 from animegan.registry import Registry, Style
@@ -94,9 +94,10 @@ class Stylizer:
         return load_picture(image, self.max_pixels, self.max_bytes)
 
     def render(self, rgb: np.ndarray, style: str, faces: bool = True, max_size: int | None = STYLE_SIZE,
-               weights: str | Path | None = None) -> np.ndarray:
+               weights: str | Path | None = None, found: list[Face] | None = None) -> np.ndarray:
         """The style in full on an upright (H, W, 3) uint8 RGB array: stylized at the working size, scaled back to
-        (H, W), faces restyled aligned and blended in. ``strength`` and ``keep_colors`` are applied afterwards
+        (H, W), faces restyled aligned and blended in (``found``: faces already located, e.g. tracked along a
+        clip; None detects them). ``strength`` and ``keep_colors`` are applied afterwards
         (``animegan.color.adjust``), so a caller may keep this and re-render those for free."""
         chosen = self.style(style)
         engine = self.generator(chosen.id, weights)
@@ -105,7 +106,8 @@ class Stylizer:
         if stylized.shape != rgb.shape:
             stylized = resize_to(stylized, (rgb.shape[1], rgb.shape[0]))
         if faces:
-            stylized = self.face_pipeline.enhance(rgb, stylized, self.face_generator(chosen.id, weights), in_place=True)
+            stylized = self.face_pipeline.enhance(rgb, stylized, self.face_generator(chosen.id, weights), faces=found,
+                                                  in_place=True)
         return stylized
 
     def stylize(self, image: ImageInput, style: str | None = None, faces: bool = True,

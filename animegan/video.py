@@ -41,8 +41,8 @@ from av.video.reformatter import VideoReformatter
 from animegan.color import adjust
 from animegan.errors import AnimeGANError, InvalidOptionError
 from animegan.faces import Face, FacePipeline
-from animegan.imageio import fit_within, resize_to
-from animegan.options import STYLE_SIZE, keep_colors_option, max_size_option, strength_option
+from animegan.imageio import resize_to
+from animegan.options import FULL_RESOLUTION, STYLE_SIZE, keep_colors_option, max_size_option, strength_option
 from animegan.stylizer import Stylizer, default_stylizer
 
 # max_size=-1 stylizes frames at this long side (or the style's working size if smaller): the engine's tile side, so
@@ -488,15 +488,16 @@ class _FrameStylizer:
 
     def __init__(self, stylizer: Stylizer, style_id: str, faces: bool, max_size: int, strength: float,
                  keep_colors: bool, temporal: bool):
-        info = stylizer.registry.get(style_id)
-        self.engine = stylizer.generator(style_id)
-        self.face_engine = stylizer.face_generator(style_id) if faces else None
-        self.pipeline = stylizer.face_pipeline
-        self.limit = min(info.working_size, VIDEO_WORKING_SIZE) if max_size == STYLE_SIZE else (max_size or None)
+        stylizer.generator(style_id)    # a missing or corrupt style fails before the first frame
+        if faces:
+            stylizer.face_generator(style_id)
+        working = min(stylizer.registry.get(style_id).working_size, VIDEO_WORKING_SIZE)
+        self.stylizer, self.style_id, self.faces = stylizer, style_id, faces
+        self.max_size = (working if max_size == STYLE_SIZE else max_size) or FULL_RESOLUTION
         self.strength, self.keep_colors = strength, keep_colors
         self.temporal = temporal
         self.steadier: _Steadier | None = None
-        self.tracker = FaceTracker(self.pipeline) if faces and temporal else None
+        self.tracker = FaceTracker(stylizer.face_pipeline) if faces and temporal else None
 
     def __call__(self, frame: np.ndarray, seconds: float) -> np.ndarray:
         if not self.temporal:
@@ -514,11 +515,7 @@ class _FrameStylizer:
     def _stylize(self, frame: np.ndarray, tracked: list[Face] | None) -> np.ndarray:
         if self.strength == 0:
             return frame
-        stylized = self.engine(fit_within(frame, self.limit))
-        if stylized.shape != frame.shape:
-            stylized = resize_to(stylized, (frame.shape[1], frame.shape[0]))
-        if self.face_engine is not None:
-            stylized = self.pipeline.enhance(frame, stylized, self.face_engine, faces=tracked, in_place=True)
+        stylized = self.stylizer.render(frame, self.style_id, self.faces, self.max_size, found=tracked)
         return adjust(frame, stylized, self.strength, self.keep_colors)
 
 
