@@ -1,30 +1,28 @@
-"""Style registry: ``weights/manifest.json`` lists every style and where its INT8 ONNX file comes from.
+"""Style registry: ``weights/manifest.json`` lists every style and where its INT8 ONNX files come from.
 
 A style may also name its own face model (``face_file``, ``face_sha256``, ``face_multiple``, ``face_teachers``): the
-generator the face pass runs on aligned 512² faces. Resolution order for each of a style's files: an explicit path → the bundled ``weights/`` folder → the Hugging Face Hub
-(``hf_hub_download`` with the manifest's pinned revision, using the local cache) → ``WeightsNotFoundError`` saying
-what was tried. The sha256 recorded in the manifest is checked before a file is used.
+generator the face pass runs on aligned 512² faces. Each file is looked for in the bundled ``weights/`` folder, then
+in the Hugging Face Hub cache, then downloaded with ``hf_hub_download`` at the manifest's pinned revision; its sha256
+is checked before use. The Hub is left to huggingface_hub (offline mode, endpoint, cache, errors); the only thing
+added is a hard bound on how long the Hub may take to answer, since its timeouts do not cover a hanging DNS lookup.
 """
 from __future__ import annotations
 
 import difflib
-import functools
 import hashlib
 import json
 import os
-import socket
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
+from typing import Any, cast
 
 from animegan.errors import ManifestNotFoundError, UnknownStyleError, WeightsCorruptError, WeightsNotFoundError
 
 _CHECKOUT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"     # in a source checkout (or pip -e)
 WEIGHTS_DIR = _CHECKOUT_WEIGHTS if _CHECKOUT_WEIGHTS.is_dir() else Path(__file__).resolve().parent / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
+HUB_TIMEOUT = 5.0      # seconds the Hub gets to answer whether a file is there, DNS lookup included
 
 
 @dataclass(frozen=True)
@@ -64,9 +62,8 @@ class Style:
         return cls(id=entry["id"], name=entry.get("name", entry["id"]), file=entry["file"], sha256=entry["sha256"],
                    multiple=int(entry.get("multiple", 8)), working_size=int(entry.get("working_size", 1024)),
                    description=entry.get("description", ""), license=entry.get("license", ""),
-                   repo_id=hub.get("repo_id"),
-                   filename=hub.get("filename"), revision=hub.get("revision"), face=face,
-                   lineage=entry.get("lineage", {}), metrics=entry.get("metrics", {}))
+                   repo_id=hub.get("repo_id"), filename=hub.get("filename"), revision=hub.get("revision"),
+                   face=face, lineage=entry.get("lineage", {}), metrics=entry.get("metrics", {}))
 
     def files(self) -> list[tuple[str, str]]:
         """(file name, sha256) of every file the style needs: the whole-picture model, then its face model."""
@@ -76,9 +73,9 @@ class Style:
         """The name of one of the style's files in its Hub repo."""
         return (self.filename or file) if file == self.file else file
 
-    def hub_uri(self, file: str | None = None) -> str:
+    def hub_uri(self, file: str) -> str:
         """``hf://repo/file@revision`` (for messages)."""
-        return f"hf://{self.repo_id}/{self.hub_filename(file or self.file)}@{self.revision or 'main'}"
+        return f"hf://{self.repo_id}/{self.hub_filename(file)}@{self.revision or 'main'}"
 
 
 def sha256_of(path: Path) -> str:
@@ -90,54 +87,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
-
-
-def _hub_endpoint() -> str:
-    from huggingface_hub import constants
-
-    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
-
-
-def _reachable(url: str, timeout: float = 3.0) -> bool:
-    """Whether the URL's host resolves and accepts a TCP connection within ``timeout`` seconds in all (the Hub
-    client itself retries for ~30 s; a bare ``create_connection`` can block longer in DNS). Behind a proxy the
-    answer is left to the Hub client."""
-    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True
-    parsed = urlparse(url)
-    address = (parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80))
-    opened: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection(address, timeout=timeout):
-                opened.append(True)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, name="hub-probe", daemon=True)  # left behind if DNS hangs
-    thread.start()
-    thread.join(timeout)
-    return bool(opened)
-
-
-def _why_hub_unusable() -> str | None:
-    """Why the Hub cannot be used now, or None."""
-    if _hub_offline():
-        return "HF_HUB_OFFLINE is set"
-    endpoint = _hub_endpoint()
-    return None if _reachable(endpoint) else f"the Hub at {endpoint} is unreachable"
-
-
 class Registry:
-    """Styles from a manifest; resolves and verifies their weight files."""
+    """Styles from a manifest; finds and verifies their weight files."""
 
     def __init__(self, manifest: str | Path | None = None, weights_dir: str | Path | None = None,
-                 hub_cache: str | Path | None = None):
+                 hub_cache: str | Path | None = None, hub_endpoint: str | None = None):
         """An absent default manifest is an empty registry; ANIMEGAN_MANIFEST naming a missing file is an error.
-        ``hub_cache``: the Hub cache folder (default: huggingface_hub's, from HF_HUB_CACHE / HF_HOME)."""
+        ``hub_cache``, ``hub_endpoint``: the Hub cache folder and server (default: huggingface_hub's, from HF_HOME,
+        HF_HUB_CACHE and HF_ENDPOINT)."""
         named = os.environ.get("ANIMEGAN_MANIFEST")
         self.manifest = Path(manifest or named or MANIFEST)
         if not manifest and named and not self.manifest.is_file():
@@ -145,17 +102,9 @@ class Registry:
         self.weights_dir = Path(weights_dir) if weights_dir else self.manifest.parent
         data = json.loads(self.manifest.read_text()) if self.manifest.exists() else {"styles": []}
         self._styles = {entry["id"]: Style.from_dict(entry) for entry in data.get("styles", [])}
-        self._verified: dict[tuple[str, int, int], bool] = {}
-        self._hub_cache = hub_cache
-
-    @property
-    def hub_cache(self) -> str:
-        """The Hub cache folder (huggingface_hub is imported only when a Hub style needs it)."""
-        if self._hub_cache is None:
-            from huggingface_hub import constants
-
-            return constants.HF_HUB_CACHE
-        return str(self._hub_cache)
+        self._intact: set[tuple[str, int, int]] = set()
+        self.hub_cache = hub_cache
+        self.hub_endpoint = hub_endpoint
 
     def styles(self) -> list[Style]:
         """Every registered style, in manifest order."""
@@ -172,128 +121,131 @@ class Registry:
     def find(self, wanted: str) -> Style:
         """The style with this id or display name, in any case (``UnknownStyleError`` suggests close names)."""
         key = wanted.strip().casefold() if isinstance(wanted, str) else ""
-        for style in self._styles.values():
-            if key in (style.id.casefold(), style.name.casefold()):
-                return style
-        names = {name.casefold(): style.id for style in self._styles.values() for name in (style.id, style.name)}
+        names = {name.casefold(): style for style in self._styles.values() for name in (style.id, style.name)}
+        if key in names:
+            return names[key]
         close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-        hint = f" (did you mean {names[close[0]]!r}?)" if close else ""
+        hint = f" (did you mean {names[close[0]].id!r}?)" if close else ""
         known = ", ".join(f"{s.id} ({s.name})" for s in self._styles.values()) or "none"
         raise UnknownStyleError(f"unknown style {wanted!r}{hint}; available: {known}")
 
-    def bundled_file(self, style: Style, file: str | None = None) -> Path:
-        """Where one of the style's files (default: its whole-picture model) is looked for in the weights folder."""
-        return self.weights_dir / (file or style.file)
+    def local_file(self, style: Style, file: str | None = None) -> Path | None:
+        """One of the style's files (default: its whole-picture model) from the weights folder or the Hub cache,
+        if either has it (no network)."""
+        file = file or style.file
+        bundled = self.weights_dir / file
+        if bundled.is_file() or not style.repo_id:
+            return bundled if bundled.is_file() else None
+        from huggingface_hub import try_to_load_from_cache     # imported when needed: it takes 0.15 s
 
-    def cached_file(self, style: Style, file: str | None = None) -> Path | None:
-        """The Hub cache's copy at the pinned revision, if on disk (no network)."""
-        if not style.repo_id:
-            return None
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(style.repo_id, style.hub_filename(file or style.file),
-                                        cache_dir=self.hub_cache, revision=style.revision)
+        cached = try_to_load_from_cache(style.repo_id, style.hub_filename(file), cache_dir=self.hub_cache,
+                                        revision=style.revision)
         return Path(cached) if isinstance(cached, str) else None
 
-    def local_file(self, style: Style, file: str | None = None) -> Path | None:
-        """The bundled file, or the Hub cache's copy, if either is on disk (no network)."""
-        bundled = self.bundled_file(style, file)
-        return bundled if bundled.is_file() else self.cached_file(style, file)
-
     def available(self) -> list[Style]:
-        """Styles that can be loaded now: an intact file on disk, or a Hub copy that can be downloaded."""
+        """Styles that can be loaded now: intact files on disk, or on a Hub that answers."""
         return self.check()[0]
 
     def unavailable(self) -> dict[str, str]:
-        """``{style_id: one-line reason}`` for every style ``available()`` leaves out."""
+        """``{style_id: the error loading it would raise}`` for every style ``available()`` leaves out."""
         return self.check()[1]
 
     def check(self) -> tuple[list[Style], dict[str, str]]:
-        """``available()`` and ``unavailable()`` in one pass (the Hub is probed at most once)."""
-        why_hub_unusable = functools.cache(_why_hub_unusable)
-        reasons = {style.id: self._why_unavailable(style, why_hub_unusable) for style in self.styles()}
-        return ([style for style in self.styles() if reasons[style.id] is None],
-                {style_id: reason for style_id, reason in reasons.items() if reason is not None})
-
-    def _why_unavailable(self, style: Style, why_hub_unusable: Callable[[], str | None]) -> str | None:
-        """Why the style cannot be loaded now, or None (the Hub is only probed when a file is not on disk)."""
-        for file, sha256 in style.files():
-            local = self.local_file(style, file)
-            if local is not None:
-                if not self._intact(local, sha256):
-                    return f"{local} is corrupt: its sha256 does not match the manifest"
-                continue
-            missing = f"{self.bundled_file(style, file)} is missing"
-            if not style.repo_id:
-                return f"{missing} and the manifest gives no Hub source"
-            hub_reason = why_hub_unusable()
-            if hub_reason is not None:
-                return f"{missing} and {style.hub_uri(file)} cannot be downloaded: {hub_reason}"
-        return None
-
-    def _intact(self, path: Path, sha256: str) -> bool:
-        """sha256 check, remembered per (path, size, mtime) so listing styles stays cheap."""
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
-        if key not in self._verified:
-            self._verified[key] = sha256_of(path) == sha256
-        return self._verified[key]
+        """``available()`` and ``unavailable()`` in one pass (the Hub is asked only about files not on disk)."""
+        reasons: dict[str, str] = {}
+        for style in self.styles():
+            try:
+                for file, sha256 in style.files():
+                    self._locate(style, file, sha256, download=False)
+            except (WeightsNotFoundError, WeightsCorruptError) as exc:
+                reasons[style.id] = str(exc)
+        return [style for style in self.styles() if style.id not in reasons], reasons
 
     def resolve(self, style_id: str, path: str | Path | None = None) -> Path:
         """Find, verify and return the style's whole-picture weights file (``path``: use this file instead)."""
         style = self.get(style_id)
-        if path is not None:
-            candidate = Path(path)
-            if not candidate.is_file():
-                raise WeightsNotFoundError(f"weights for style {style_id!r} not found at {candidate}")
-            self._check(style.sha256, candidate, f"{candidate} is not the weights of style {style_id!r}", "")
-            return candidate
-        return self._resolve_file(style, style.file, style.sha256, "weights")
+        if path is None:
+            return cast(Path, self._locate(style, style.file, style.sha256))
+        if not Path(path).is_file():
+            raise WeightsNotFoundError(f"weights for style {style_id!r} not found at {path}")
+        self._check(style.sha256, Path(path), f"{path} is not the weights of style {style_id!r}", "")
+        return Path(path)
 
     def resolve_face(self, style_id: str) -> Path | None:
         """Find, verify and return the style's face model file, or None if the style has no face model."""
         style = self.get(style_id)
-        return self._resolve_file(style, style.face.file, style.face.sha256, "face model weights") if style.face else None
+        return self._locate(style, style.face.file, style.face.sha256) if style.face else None
 
-    def _resolve_file(self, style: Style, file: str, sha256: str, what: str) -> Path:
-        """One of the style's files: bundled, else from the Hub cache, else downloaded; sha256-checked."""
-        bundled = self.bundled_file(style, file)
+    def _locate(self, style: Style, file: str, sha256: str, download: bool = True) -> Path | None:
+        """One of the style's files, sha256-checked: bundled, else the Hub cache's copy, else downloaded (without
+        ``download``, None: the Hub has it). The errors say what was tried and what to do."""
+        what = f"{'face model weights' if file != style.file else 'weights'} for style {style.id!r}"
+        bundled = self.weights_dir / file
         if bundled.is_file():
             remedy = "; delete it to download it from the Hub" if style.repo_id else "; replace it with an intact copy"
-            self._check(sha256, bundled, f"{what} for style {style.id!r} at {bundled} are corrupt", remedy)
+            self._check(sha256, bundled, f"{what} at {bundled} are corrupt", remedy)
             return bundled
-        tried = [str(bundled)]
-        candidate = self.cached_file(style, file)
-        if candidate is None and style.repo_id:
-            candidate = self._download(style, file, tried)
-        if candidate is None:
-            raise WeightsNotFoundError(f"{what} for style {style.id!r} not found (tried: {'; '.join(tried)})")
+        if not style.repo_id:
+            raise WeightsNotFoundError(f"{what} not found (tried: {bundled}; the manifest gives no Hub source)")
+        from huggingface_hub import constants, hf_hub_download
         from huggingface_hub.file_download import repo_folder_name
 
-        cache = Path(self.hub_cache) / repo_folder_name(repo_id=str(style.repo_id), repo_type="model")
-        self._check(sha256, candidate, f"{what} for style {style.id!r} from {style.hub_uri(file)} are corrupt",
+        found = self.local_file(style, file)
+        if found is None:
+            why_not = self._why_not_on_hub(style, file)
+            if why_not is None and not download:
+                return None
+            if why_not is None:
+                try:
+                    found = Path(hf_hub_download(style.repo_id, style.hub_filename(file), revision=style.revision,
+                                                 cache_dir=self.hub_cache, endpoint=self.hub_endpoint,
+                                                 etag_timeout=HUB_TIMEOUT))
+                except Exception as exc:  # failed after the Hub answered: dropped connection, full disk, ...
+                    why_not = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'download failed'}"
+            if found is None:
+                raise WeightsNotFoundError(f"{what} not found (tried: {bundled}; {style.hub_uri(file)} ({why_not}))")
+        cache = Path(self.hub_cache or constants.HF_HUB_CACHE) / repo_folder_name(repo_id=style.repo_id,
+                                                                                  repo_type="model")
+        self._check(sha256, found, f"{what} from {style.hub_uri(file)} are corrupt",
                     f"; delete {cache} to download them again")
-        return candidate
+        return found
 
-    @staticmethod
-    def _check(sha256: str, path: Path, what: str, remedy: str) -> None:
-        """``WeightsCorruptError`` (``what``: sha256 mismatch, then ``remedy``) unless the file matches ``sha256``."""
+    def _check(self, sha256: str, path: Path, what: str, remedy: str) -> None:
+        """``WeightsCorruptError`` (``what``: sha256 mismatch, then ``remedy``) unless the file matches ``sha256``;
+        an intact file's check is remembered per (path, size, mtime) so listing styles stays cheap."""
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key in self._intact:
+            return
         actual = sha256_of(path)
         if actual != sha256:
             raise WeightsCorruptError(f"{what}: sha256 {actual[:12]}… does not match the manifest "
                                       f"({sha256[:12]}…){remedy}")
+        self._intact.add(key)
 
-    def _download(self, style: Style, file: str, tried: list[str]) -> Path | None:
-        """Fetch one of the style's files from the Hub (revision pinned, cached); never hangs when offline."""
-        from huggingface_hub import hf_hub_download
+    def _why_not_on_hub(self, style: Style, file: str) -> str | None:
+        """Why one of the style's files cannot be downloaded now (huggingface_hub's offline mode, no answer within
+        HUB_TIMEOUT, or the Hub's own error), or None when the Hub has it."""
+        from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+        from huggingface_hub.errors import HfHubHTTPError
 
-        hub_reason = _why_hub_unusable()
-        if hub_reason is not None:
-            tried.append(f"{style.hub_uri(file)} ({hub_reason})")
+        if constants.HF_HUB_OFFLINE:
+            return "HF_HUB_OFFLINE is set"
+        url = hf_hub_url(style.repo_id, style.hub_filename(file), revision=style.revision, endpoint=self.hub_endpoint)
+        outcome: list[Exception | None] = []
+
+        def ask() -> None:
+            try:
+                get_hf_file_metadata(url, timeout=HUB_TIMEOUT)
+                outcome.append(None)
+            except Exception as exc:  # whatever went wrong becomes the reason
+                outcome.append(exc)
+
+        thread = threading.Thread(target=ask, name="hub-check", daemon=True)  # left behind if DNS never answers
+        thread.start()
+        thread.join(HUB_TIMEOUT)
+        if outcome and isinstance(outcome[0], HfHubHTTPError):    # the Hub answered, with an error
+            return str(outcome[0]).splitlines()[0]
+        if outcome and outcome[0] is None:
             return None
-        try:
-            return Path(hf_hub_download(style.repo_id, style.hub_filename(file), revision=style.revision,
-                                        cache_dir=self.hub_cache, endpoint=_hub_endpoint(), etag_timeout=5))
-        except Exception as exc:  # any failure (HTTP, transport, disk) is reported as "not found, tried: ..."
-            tried.append(f"{style.hub_uri(file)} ({type(exc).__name__})")
-            return None
+        return f"the Hub at {self.hub_endpoint or constants.ENDPOINT} is unreachable"

@@ -18,7 +18,8 @@ import pytest
 
 from animegan.engine import OnnxGenerator
 from animegan.errors import ManifestNotFoundError, UnknownStyleError, WeightsCorruptError, WeightsNotFoundError
-from animegan.registry import MANIFEST, Registry, _reachable, sha256_of
+from animegan import registry as registry_module
+from animegan.registry import MANIFEST, Registry, sha256_of
 
 REPO = "someone/animegan-tiny"
 REVISION = "3c1e5a0f9b7d2e4c6a8b0d1f3e5c7a9b1d3f5e7a"
@@ -47,9 +48,9 @@ def test_corrupt_file_is_refused(tmp_path, tiny_weights):
     onnx_file.write_bytes(corrupted(onnx_file.read_bytes()))
     registry = Registry(tmp_path / "w" / "manifest.json")
     assert registry.available() == []  # listed only when it can really be loaded
-    assert registry.unavailable() == {"tiny": f"{onnx_file} is corrupt: its sha256 does not match the manifest"}
     with pytest.raises(WeightsCorruptError) as err:
         registry.resolve("tiny")
+    assert registry.unavailable() == {"tiny": str(err.value)}  # the error loading it would raise
     assert str(err.value).startswith(f"weights for style 'tiny' at {onnx_file} are corrupt: sha256 ")
     assert str(err.value).endswith("; replace it with an intact copy")
 
@@ -76,10 +77,10 @@ def test_missing_file_without_hub_source_says_which_path_was_tried(tmp_path, tin
     shutil.copy(tiny_weights / "manifest.json", manifest)
     registry = Registry(manifest, weights_dir=tmp_path / "models")
     missing = tmp_path / "models" / "tiny.onnx"
-    assert registry.unavailable() == {"tiny": f"{missing} is missing and the manifest gives no Hub source"}
     with pytest.raises(WeightsNotFoundError) as err:
         registry.resolve("tiny")
-    assert str(err.value) == f"weights for style 'tiny' not found (tried: {missing})"
+    assert str(err.value) == f"weights for style 'tiny' not found (tried: {missing}; the manifest gives no Hub source)"
+    assert registry.unavailable() == {"tiny": str(err.value)}
 
 
 def test_mistyped_manifest_variable_is_an_error(tmp_path, monkeypatch, tiny_weights):
@@ -140,44 +141,51 @@ class FakeHub:
         self.server.shutdown()
         self.server.server_close()
 
+    def __enter__(self) -> FakeHub:
+        return self
 
-@pytest.fixture()
-def hub_only_registry(tmp_path, tiny_weights) -> Registry:
-    """The tiny style with no bundled file, only a Hub location; empty Hub cache under tmp_path."""
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def hub_only(tmp_path: Path, tiny_weights: Path, endpoint: str) -> Registry:
+    """The tiny style with no bundled file, only a Hub location at ``endpoint``; empty Hub cache under tmp_path."""
     entry = json.loads((tiny_weights / "manifest.json").read_text())["styles"][0]
     entry["hub"] = {"repo_id": REPO, "filename": "tiny.onnx", "revision": REVISION}
     (tmp_path / "manifest.json").write_text(json.dumps({"styles": [entry]}))
-    return Registry(tmp_path / "manifest.json", hub_cache=tmp_path / "hf" / "hub")
+    return Registry(tmp_path / "manifest.json", hub_cache=tmp_path / "hf" / "hub", hub_endpoint=endpoint)
 
 
-def serve(monkeypatch, data: bytes) -> FakeHub:
-    """A FakeHub holding ``data`` as the style's file at the pinned revision, set as HF_ENDPOINT."""
+@pytest.fixture()
+def online(monkeypatch):
+    """huggingface_hub not in offline mode (it reads HF_HUB_OFFLINE once, at import)."""
     from huggingface_hub import constants
 
-    hub = FakeHub({(REPO, REVISION, "tiny.onnx"): data})
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the library reads the variable once, at import
-    return hub
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+
+def serve(data: bytes) -> FakeHub:
+    """A FakeHub holding ``data`` as the style's file at the pinned revision."""
+    return FakeHub({(REPO, REVISION, "tiny.onnx"): data})
 
 
 @pytest.fixture()
-def hub_with_the_file(monkeypatch, tiny_weights):
-    hub = serve(monkeypatch, (tiny_weights / "tiny.onnx").read_bytes())
+def hub_with_the_file(online, tiny_weights):
+    hub = serve((tiny_weights / "tiny.onnx").read_bytes())
     yield hub
     hub.close()
 
 
 @pytest.fixture()
-def hub_with_other_bytes(monkeypatch, tiny_weights):
-    hub = serve(monkeypatch, corrupted((tiny_weights / "tiny.onnx").read_bytes()))
+def hub_with_other_bytes(online, tiny_weights):
+    hub = serve(corrupted((tiny_weights / "tiny.onnx").read_bytes()))
     yield hub
     hub.close()
 
 
-def test_hub_download_is_pinned_cached_verified_and_usable(hub_only_registry, hub_with_the_file, tmp_path,
-                                                           tiny_weights, portrait):
-    registry, hub = hub_only_registry, hub_with_the_file
+def test_hub_download_is_pinned_cached_verified_and_usable(hub_with_the_file, tmp_path, tiny_weights, portrait):
+    hub = hub_with_the_file
+    registry = hub_only(tmp_path, tiny_weights, hub.url)
     assert [s.id for s in registry.available()] == ["tiny"]  # the endpoint answers
     assert registry.unavailable() == {}
     path = registry.resolve("tiny")
@@ -193,8 +201,8 @@ def test_hub_download_is_pinned_cached_verified_and_usable(hub_only_registry, hu
     assert len(hub.requests) == seen
 
 
-def test_hub_serving_other_bytes_is_refused(hub_only_registry, hub_with_other_bytes, tmp_path):
-    registry = hub_only_registry
+def test_hub_serving_other_bytes_is_refused(hub_with_other_bytes, tmp_path, tiny_weights):
+    registry = hub_only(tmp_path, tiny_weights, hub_with_other_bytes.url)
     with pytest.raises(WeightsCorruptError) as err:
         registry.resolve("tiny")
     message = str(err.value)
@@ -202,7 +210,7 @@ def test_hub_serving_other_bytes_is_refused(hub_only_registry, hub_with_other_by
     assert message.endswith(f"; delete {tmp_path / 'hf' / 'hub' / 'models--someone--animegan-tiny'} "
                             "to download them again")
     assert registry.available() == []
-    assert registry.unavailable()["tiny"].endswith(" is corrupt: its sha256 does not match the manifest")
+    assert registry.unavailable() == {"tiny": message}
 
 
 def _resolve_error(registry: Registry, tmp_path: Path) -> str:
@@ -217,41 +225,51 @@ def _resolve_error(registry: Registry, tmp_path: Path) -> str:
     return message
 
 
-def test_offline_hub_fails_fast_with_what_was_tried(hub_only_registry, monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert hub_only_registry.available() == []
-    assert hub_only_registry.unavailable() == {
-        "tiny": f"{tmp_path / 'tiny.onnx'} is missing and hf://{REPO}/tiny.onnx@{REVISION} cannot be downloaded: "
-                "HF_HUB_OFFLINE is set"}
-    assert _resolve_error(hub_only_registry, tmp_path).endswith("(HF_HUB_OFFLINE is set))")
+def test_offline_hub_fails_fast_with_what_was_tried(monkeypatch, tmp_path, tiny_weights):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)   # what HF_HUB_OFFLINE=1 gives at import
+    with FakeHub({}) as hub:
+        registry = hub_only(tmp_path, tiny_weights, hub.url)
+        assert registry.available() == []
+        assert _resolve_error(registry, tmp_path).endswith("(HF_HUB_OFFLINE is set))")
+        assert registry.unavailable() == {"tiny": _resolve_error(registry, tmp_path)}
+        assert hub.requests == []
 
 
-def test_unreachable_hub_fails_fast(hub_only_registry, monkeypatch, tmp_path):
+def test_unreachable_hub_fails_fast(online, tmp_path, tiny_weights):
     from tests.conftest import free_port
 
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", endpoint)
-    assert hub_only_registry.available() == []
-    reason = hub_only_registry.unavailable()["tiny"]
-    assert reason.endswith(f"cannot be downloaded: the Hub at {endpoint} is unreachable")
-    assert _resolve_error(hub_only_registry, tmp_path).endswith(f"(the Hub at {endpoint} is unreachable))")
+    registry = hub_only(tmp_path, tiny_weights, endpoint)
+    assert registry.available() == []
+    assert registry.unavailable()["tiny"] == _resolve_error(registry, tmp_path)
+    assert _resolve_error(registry, tmp_path).endswith(f"(the Hub at {endpoint} is unreachable))")
 
 
-def test_reachability_probe_is_bounded_when_dns_hangs(monkeypatch):
-    """A resolver that never answers (broken DNS) must not hold the probe past its timeout."""
+def test_hub_without_the_file_gives_its_own_reason(online, tmp_path, tiny_weights):
+    with FakeHub({}) as hub:
+        registry = hub_only(tmp_path, tiny_weights, hub.url)
+        reason = _resolve_error(registry, tmp_path)
+        assert "unreachable" not in reason and reason.endswith("(404 Client Error.))")
+        assert registry.unavailable()["tiny"] == reason
+
+
+def test_hub_check_is_bounded_when_dns_hangs(online, monkeypatch, tmp_path, tiny_weights):
+    """A resolver that never answers (broken DNS) must not hold the check past HUB_TIMEOUT."""
     release = threading.Event()
 
     def hanging_getaddrinfo(*args, **kwargs):
         release.wait(30)
         raise socket.gaierror("no answer")
 
-    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(socket, "getaddrinfo", hanging_getaddrinfo)
+    monkeypatch.setattr(registry_module, "HUB_TIMEOUT", 0.3)
+    endpoint = "https://hub.example.invalid"
+    registry = hub_only(tmp_path, tiny_weights, endpoint)
     try:
         start = time.monotonic()
-        assert _reachable("https://hub.example.invalid", timeout=0.3) is False
+        assert registry.unavailable()["tiny"].endswith(f"(the Hub at {endpoint} is unreachable))")
         assert time.monotonic() - start < 1.5
     finally:
         release.set()

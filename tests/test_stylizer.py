@@ -65,9 +65,9 @@ def test_a_missing_or_corrupt_face_model_makes_the_style_unavailable(with_face_m
     for name in ("manifest.json", "tiny.onnx"):
         shutil.copy(folder / name, tmp_path)
     registry = Registry(tmp_path / "manifest.json")
-    assert "tiny.face.onnx is missing" in registry.unavailable()["tiny"]
+    assert "tiny.face.onnx; the manifest gives no Hub source)" in registry.unavailable()["tiny"]
     (tmp_path / "tiny.face.onnx").write_bytes(b"corrupt")
-    assert "tiny.face.onnx is corrupt" in registry.unavailable()["tiny"]
+    assert "tiny.face.onnx are corrupt" in registry.unavailable()["tiny"]
     with pytest.raises(animegan.WeightsCorruptError, match="face model weights for style 'tiny'"):
         Stylizer(registry=registry).stylize(np.zeros((64, 64, 3), np.uint8), "tiny")
 
