@@ -230,9 +230,13 @@ def test_bundle_writes_a_style_the_runtime_loads(distilled, face_run, photo_dirs
     faces = tmp_path / "aligned"
     align_faces.align_folder([root / "faces"], faces, size=128, min_face=40, holdout=0.3)
     weights = tmp_path / "weights"
-    entry = bundle.main(["--style", "teacher", "--teachers", str(teachers), "--run", str(distilled), "--photos",
-                         str(root / "scenes"), str(root / "faces"), "--face-run", str(face_run), "--faces", str(faces),
-                         "--checkpoint", "last", "--weights", str(weights), "--eval-count", "3"])
+    common = ["--style", "teacher", "--teachers", str(teachers), "--photos", str(root / "scenes"), str(root / "faces"),
+              "--faces", str(faces), "--checkpoint", "last", "--weights", str(weights), "--eval-count", "3"]
+    first = bundle.main(common + ["--run", str(distilled), "--eval-photos", str(root / "scenes")])
+    assert first["metrics"]["photos_measured"] == ["scenes"] and "face_file" not in first
+    assert first["metrics"]["faces"]["photos"] == len(list((faces / "held_out").glob("*.png")))  # the face pass's view
+    entry = bundle.main(common + ["--face-run", str(face_run)])     # adds a face model, keeps the whole-picture one
+    assert entry["sha256"] == first["sha256"] and entry["metrics"]["faces"] != first["metrics"]["faces"]
     assert entry["face_teachers"] == ["teacher", "teacher"] and entry["lineage"]["teachers"] == ["teacher"]
     assert {"edit_captured", "detail_captured", "int8_vs_fp32_psnr_db"} <= set(entry["metrics"])
     assert {"edit_captured", "detail_captured"} <= set(entry["metrics"]["faces"])
@@ -252,7 +256,8 @@ def test_contact_sheets_and_styles_table(tiny_weights, teacher_onnx, tmp_path):
     shutil.copy(tiny_weights / "tiny.onnx", tmp_path / "tiny.onnx")
     registry = Registry(write_manifest(tmp_path, tmp_path / "tiny.onnx", style_id="teacher",
                                        metrics={"psnr_db": 30.0, "edit_captured": 0.8123, "detail_captured": 0.61,
-                                                "faces": {"edit_captured": 0.5, "detail_captured": 0.25}},
+                                                "faces": {"edit_captured": 0.5, "detail_captured": 0.25},
+                                                "photos_measured": ["scenes"]},
                                        lineage={"steps": 7}))
     teachers = tmp_path / "teachers"
     teachers.mkdir()
@@ -264,7 +269,7 @@ def test_contact_sheets_and_styles_table(tiny_weights, teacher_onnx, tmp_path):
     assert contact_sheet.faces_sheet(registry).shape[0] > 2 * 384
     assert contact_sheet.face_crops_sheet(registry, teachers, crop=128).shape[:2] == (128, 3 * 128 + 2 * 6)
     table = contact_sheet.styles_table(registry)
-    assert "| `teacher` | Tiny test style | 50% / 25% | 81% / 61% | 30.0 dB" in table
+    assert "| `teacher` | Tiny test style | 50% / 25% | 81% / 61% (scenes) | 30.0 dB" in table
 
 
 def test_fairness_reads_utkface_groups_and_measures_skin_on_the_face(portrait):

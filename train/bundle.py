@@ -103,7 +103,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--teachers", type=Path, required=True, help="folder with teachers.json and the teacher ONNX")
     p.add_argument("--run", type=Path, help="train.distill output folder of the whole-picture student")
     p.add_argument("--photos", nargs="+", required=True,
-                   help="photo folders: calibration + held-out evaluation of the whole-picture model")
+                   help="photo folders calibrating the whole-picture model (and evaluating it unless --eval-photos)")
+    p.add_argument("--eval-photos", nargs="+",
+                   help="photo folders whose held-out split evaluates the whole-picture model (default: --photos); "
+                        "the issue's bars are on scenes")
     p.add_argument("--face-run", type=Path, help="train.distill output folder of the face model")
     p.add_argument("--faces", type=Path,
                    help="train.align_faces output (train/ calibrates the face model, held_out/ evaluates it)")
@@ -121,7 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.run is None and old is None:
         p.error(f"style {args.style!r} is not in {manifest} yet: give --run")
     info = teacher_info(args.teachers, args.style)
-    scene_photos = held_out_photos(args.photos, args.eval_count, 0.1, seed=0)
+    scene_photos = held_out_photos(args.eval_photos or args.photos, args.eval_count, 0.1, seed=0)
     int8 = args.weights / f"{args.style}.int8.onnx"
     name, description = STYLES.get(args.style, (args.style, ""))
     entry: dict[str, Any] = {
@@ -164,6 +167,10 @@ def main(argv: list[str] | None = None) -> dict:
     elif old and old.get("face_file"):
         entry.update({k: old[k] for k in ("face_file", "face_sha256", "face_bytes", "face_multiple", "face_teachers")})
         lineage["face"], metrics["faces"] = old["lineage"].get("face"), old["metrics"].get("faces")
+    elif args.faces:  # no face model: the face pass runs the whole-picture model on the aligned faces
+        metrics["faces"] = evaluate(int8, teacher_files(args.teachers, lineage["teachers"]),
+                                    list_images([args.faces / "held_out"]), size=0, multiple=int(entry["multiple"]))
+    metrics["photos_measured"] = [Path(p).name for p in args.eval_photos or args.photos]
     entry.update(lineage=lineage, metrics=metrics)
 
     update_manifest(manifest, entry)

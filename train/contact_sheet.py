@@ -120,15 +120,16 @@ def _pair(metrics: dict | None) -> str:
 
 def styles_table(registry: Registry) -> str:
     """Markdown table of the bundled styles and their measured metrics (from the manifest)."""
-    rows = ["| id | style | aligned faces: edit / detail captured | whole pictures: edit / detail captured | "
+    rows = ["| id | style | aligned faces: edit / detail captured | whole pictures (held-out): edit / detail captured | "
             "whole pictures: PSNR / SSIM vs teacher | do-nothing PSNR | INT8 vs FP32 PSNR | steps (face model) | size |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for style in registry.styles():
         m, lineage = style.metrics, style.lineage
         size = registry.resolve(style.id).stat().st_size + (style.face and registry.resolve_face(style.id).stat().st_size
                                                             or 0)
+        measured = f" ({', '.join(m['photos_measured'])})" if m.get("photos_measured") else ""
         steps = f"{lineage.get('steps')}" + (f" ({lineage['face'].get('steps')})" if lineage.get("face") else "")
-        rows.append(f"| `{style.id}` | {style.name} | {_pair(m.get('faces'))} | {_pair(m)} | {m.get('psnr_db')} dB / "
+        rows.append(f"| `{style.id}` | {style.name} | {_pair(m.get('faces'))} | {_pair(m)}{measured} | {m.get('psnr_db')} dB / "
                     f"{m.get('ssim')} | {m.get('baseline_psnr_db')} dB | {m.get('int8_vs_fp32_psnr_db')} dB | "
                     f"{steps} | {size / 1e6:.2f} MB |")
     return "\n".join(rows)
