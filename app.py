@@ -30,7 +30,7 @@ from gradio_client.utils import is_http_url_like
 from PIL import Image
 from pydantic import ValidationError
 
-from animegan import AnimeGANError, NoStylesError, Style, Stylizer
+from animegan import AnimeGANError, NoStylesError, Style, Stylizer, UnknownStyleError
 from animegan.color import adjust
 from animegan.imageio import IMAGE_SUFFIXES, Picture, fit_within, load_picture, to_pil
 from animegan.options import FULL_RESOLUTION, STYLE_SIZE, keep_colors_option, max_size_option, strength_option
@@ -366,7 +366,10 @@ class AnimeApp:
     def pick_preview(self, evt: gr.SelectData) -> str | dict:
         """The style id of the clicked preview (its caption is the style's name)."""
         caption = (evt.value or {}).get("caption") if isinstance(evt.value, dict) else None
-        return next((s.id for s in self.styles if s.name == caption), gr.skip())
+        try:
+            return self.stylizer.registry.find(caption or "").id
+        except UnknownStyleError:
+            return gr.skip()
 
     # --- core ---------------------------------------------------------------------------------------------------
     def render_file(self, path: str, style: str | None, faces: bool | None, max_size: Any) -> Rendered:

@@ -1,5 +1,8 @@
 """AnimeGAN: turn any photo into an anime-styled picture, fast on a plain CPU (INT8 onnxruntime + dlib faces).
 
+The runtime package behind app.py and the ``animegan`` command: styles, engine, face pass, video. It never imports
+torch (training lives in ``train/``).
+
     >>> import animegan
     >>> [s.id for s in animegan.available_styles()]
     >>> animegan.stylize("photo.jpg", style="hayao").save("anime.png")

@@ -18,7 +18,7 @@ from animegan.engine import OnnxGenerator
 from animegan.errors import AnimeGANError, NoStylesError
 from animegan.faces import Face, FacePipeline
 from animegan.imageio import DEFAULT_MAX_PIXELS, Picture, fit_within, load_picture, resize_to, to_pil
-from animegan.options import STYLE_SIZE, keep_colors_option, max_size_option, strength_option
+from animegan.options import FULL_RESOLUTION, STYLE_SIZE, keep_colors_option, max_size_option, strength_option
 from animegan.registry import Registry, Style
 
 ImageInput = Any  # path, bytes, PIL image or numpy array (see animegan.imageio.load_picture)
@@ -93,15 +93,16 @@ class Stylizer:
         """Decode a picture within this stylizer's limits (``animegan.imageio.load_picture``)."""
         return load_picture(image, self.max_pixels, self.max_bytes)
 
-    def render(self, rgb: np.ndarray, style: str, faces: bool = True, max_size: int | None = STYLE_SIZE,
+    def render(self, rgb: np.ndarray, style: str, faces: bool = True, max_size: int = STYLE_SIZE,
                weights: str | Path | None = None, found: list[Face] | None = None) -> np.ndarray:
         """The style in full on an upright (H, W, 3) uint8 RGB array: stylized at the working size, scaled back to
         (H, W), faces restyled aligned and blended in (``found``: faces already located, e.g. tracked along a
-        clip; None detects them). ``strength`` and ``keep_colors`` are applied afterwards
+        clip; None detects them). ``max_size`` must already be a checked ``max_size_option``. ``strength`` and
+        ``keep_colors`` are applied afterwards
         (``animegan.color.adjust``), so a caller may keep this and re-render those for free."""
         chosen = self.style(style)
         engine = self.generator(chosen.id, weights)
-        limit = chosen.working_size if max_size == STYLE_SIZE else (max_size or None)
+        limit = {STYLE_SIZE: chosen.working_size, FULL_RESOLUTION: None}.get(max_size, max_size)
         stylized = engine(fit_within(rgb, limit))
         if stylized.shape != rgb.shape:
             stylized = resize_to(stylized, (rgb.shape[1], rgb.shape[0]))
@@ -120,13 +121,16 @@ class Stylizer:
         pixel (tiled). ``strength`` (0–1): how far the picture moves from the photo toward the style (0 gives the
         photo back). ``keep_colors``: keep the photo's colours, take the style's light, shading and lines.
         """
-        max_size, strength = max_size_option(max_size), strength_option(strength)
-        keep_colors = keep_colors_option(keep_colors)
-        chosen = self.style(style)
+        options = max_size_option(max_size), strength_option(strength), keep_colors_option(keep_colors)
+        return self._stylize(image, self.style(style).id, faces, *options, weights)
+
+    def _stylize(self, image: ImageInput, style_id: str, faces: bool, max_size: int, strength: float,
+                 keep_colors: bool, weights: str | Path | None = None) -> Image.Image:
+        """``stylize`` with checked options."""
         picture = self.load(image)
         if strength == 0:
             return to_pil(picture.rgb, picture.alpha)
-        stylized = self.render(picture.rgb, chosen.id, faces, max_size, weights)
+        stylized = self.render(picture.rgb, style_id, faces, max_size, weights)
         return to_pil(adjust(picture.rgb, stylized, strength, keep_colors), picture.alpha)
 
     def iter_stylize(self, images: Iterable[ImageInput], style: str | None = None, faces: bool = True,
@@ -147,7 +151,7 @@ class Stylizer:
                 progress(index, len(items), name)
             start = time.perf_counter()
             try:
-                image = self.stylize(item, style_id, faces, max_size, strength=strength, keep_colors=keep_colors)
+                image = self._stylize(item, style_id, faces, max_size, strength, keep_colors)
                 result = BatchResult(name, image=image)
             except Exception as exc:  # any failure is this item's; yielded outside so its traceback is freed
                 result = BatchResult(name, error=failure_reason(exc, name))

@@ -42,7 +42,7 @@ from animegan.color import adjust
 from animegan.errors import AnimeGANError, InvalidOptionError
 from animegan.faces import Face, FacePipeline
 from animegan.imageio import resize_to
-from animegan.options import FULL_RESOLUTION, STYLE_SIZE, keep_colors_option, max_size_option, strength_option
+from animegan.options import STYLE_SIZE, keep_colors_option, max_size_option, strength_option
 from animegan.stylizer import Stylizer, default_stylizer
 
 # max_size=-1 stylizes frames at this long side (or the style's working size if smaller): the engine's tile side, so
@@ -493,7 +493,7 @@ class _FrameStylizer:
             stylizer.face_generator(style_id)
         working = min(stylizer.registry.get(style_id).working_size, VIDEO_WORKING_SIZE)
         self.stylizer, self.style_id, self.faces = stylizer, style_id, faces
-        self.max_size = (working if max_size == STYLE_SIZE else max_size) or FULL_RESOLUTION
+        self.max_size = working if max_size == STYLE_SIZE else max_size
         self.strength, self.keep_colors = strength, keep_colors
         self.temporal = temporal
         self.steadier: _Steadier | None = None

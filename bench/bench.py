@@ -4,7 +4,7 @@
     python -m bench.bench --style hayao --threads 2 --runs 3
 
 Each case runs in a fresh process (so peak RSS is that case's own): load a JPEG of the given size, stylize it at
-full resolution (``max_size=0``, tiled when large), faces off / on. The same run times PyTorch-eager FP32 at 512²
+full resolution (``FULL_RESOLUTION``, tiled when large), faces off / on. The same run times PyTorch-eager FP32 at 512²
 as the reference, of the classic AnimeGANv2 generator (``train.model.Generator``) and of our students' architectures
 (``FastGenerator``, ``UNetGenerator``), and reports the style's size (its face model included).
 Needs the training requirements (torch) only for the reference and for building the random-weight student.
@@ -31,20 +31,20 @@ PORTRAIT = ROOT / "docs" / "examples" / "portrait_astronaut.jpg"
 
 def run_case(manifest: str, style: str, width: int, height: int, faces: bool, runs: int, threads: int) -> dict:
     """Time one size in this process; returns seconds (median, min) and peak RSS in MB."""
-    from PIL import Image
-
+    from animegan.imageio import load_picture, resize_to, to_pil
+    from animegan.options import FULL_RESOLUTION
     from animegan.registry import Registry
     from animegan.stylizer import Stylizer
 
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "photo.jpg"
-        Image.open(PORTRAIT).convert("RGB").resize((width, height), Image.Resampling.BICUBIC).save(photo, quality=92)
+        to_pil(resize_to(load_picture(PORTRAIT).rgb, (width, height))).save(photo, quality=92)
         stylizer = Stylizer(Registry(manifest), threads=threads)
-        stylizer.stylize(photo, style, faces=faces, max_size=0)  # warm-up: session creation, dlib models
+        stylizer.stylize(photo, style, faces=faces, max_size=FULL_RESOLUTION)  # warm-up: session creation, dlib models
         times = []
         for _ in range(runs):
             start = time.perf_counter()
-            stylizer.stylize(photo, style, faces=faces, max_size=0)
+            stylizer.stylize(photo, style, faces=faces, max_size=FULL_RESOLUTION)
             times.append(time.perf_counter() - start)
     peak_mb = peak_rss_mb()
     return {"median_s": statistics.median(times), "min_s": min(times), "peak_rss_mb": peak_mb}
@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 manifest, style = (str(x) for x in reference_student(Path(tmp)))
         registry = Registry(manifest)
+        style = registry.find(style).id
         face_file = registry.resolve_face(style)
         model_mb = (registry.resolve(style).stat().st_size + (face_file.stat().st_size if face_file else 0)) / 1e6
         rows = []

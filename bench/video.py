@@ -38,7 +38,9 @@ AUDIO_RATE = 48000
 
 
 def _photo(name: str) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(EXAMPLES / name)), cv2.COLOR_BGR2RGB)
+    from animegan.imageio import load_picture
+
+    return load_picture(EXAMPLES / name).rgb
 
 
 def static_frames(size: tuple[int, int], count: int, noise: float = 2.0, seed: int = 0) -> Iterator[np.ndarray]:

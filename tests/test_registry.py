@@ -270,7 +270,7 @@ def test_hub_check_is_bounded_when_dns_hangs(online, monkeypatch, tmp_path, tiny
     try:
         start = time.monotonic()
         assert registry.unavailable()["tiny"].endswith(f"(the Hub at {endpoint} is unreachable))")
-        assert time.monotonic() - start < 1.5
+        assert time.monotonic() - start < 4, "bounded by HUB_TIMEOUT, not by the hanging lookup (30 s)"
     finally:
         release.set()
 

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 from animegan.color import keep_photo_colors
 from animegan.faces import FacePipeline
 from animegan.imageio import fit_within, load_picture
+from animegan.options import FULL_RESOLUTION
 from animegan.registry import Registry
 from animegan.stylizer import Stylizer
 from train.teachers import TeacherChain, teacher_files
@@ -52,7 +53,7 @@ def styles_sheet(registry: Registry, teachers: Path) -> np.ndarray:
             rgb = fit_within(load_picture(photo).rgb, 512)
             row += [labelled(rgb, "photo"),
                     labelled(teacher(rgb), f"teacher: {style.id}"),
-                    labelled(np.asarray(stylizer.stylize(rgb, style.id, faces=True, max_size=0)),
+                    labelled(np.asarray(stylizer.stylize(rgb, style.id, faces=True, max_size=FULL_RESOLUTION)),
                              f"ours (INT8): {style.name}")]
         rows.append(row)
     return grid(rows)
@@ -63,8 +64,8 @@ def faces_sheet(registry: Registry) -> np.ndarray:
     stylizer = Stylizer(registry)
     style = registry.available()[0].id
     rgb = load_picture(PORTRAIT).rgb
-    plain = np.asarray(stylizer.stylize(rgb, style, faces=False, max_size=0))
-    enhanced = np.asarray(stylizer.stylize(rgb, style, faces=True, max_size=0))
+    plain = np.asarray(stylizer.stylize(rgb, style, faces=False, max_size=FULL_RESOLUTION))
+    enhanced = np.asarray(stylizer.stylize(rgb, style, faces=True, max_size=FULL_RESOLUTION))
     left, top, right, bottom = FacePipeline().detect(rgb)[0].box
     pad = (right - left) // 3
     crop = lambda a: a[max(0, top - pad):bottom + pad, max(0, left - pad):right + pad]  # noqa: E731
@@ -100,7 +101,7 @@ def keep_colors_sheet(registry: Registry) -> np.ndarray:
     rows = []
     for photo, style in ((PORTRAIT, registry.available()[0].id), (SCENE, registry.available()[-1].id)):
         rgb = fit_within(load_picture(photo).rgb, 512)
-        stylized = np.asarray(stylizer.stylize(rgb, style, max_size=0))
+        stylized = np.asarray(stylizer.stylize(rgb, style, max_size=FULL_RESOLUTION))
         ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
         ycc[..., 0] = cv2.cvtColor(stylized, cv2.COLOR_RGB2YCrCb)[..., 0]
         ratio = (stylized.astype(np.float32) @ luma + 1) / (rgb.astype(np.float32) @ luma + 1)
