@@ -162,6 +162,14 @@ def distilled(tmp_path_factory, photo_dirs, teacher_onnx, feature_onnx) -> Path:
     return out
 
 
+def test_learning_rate_warms_up_then_decays_to_its_floor():
+    config = distill.DistillConfig(teachers=[], photos=[], out=Path("run"), steps=1000, lr=1e-3, warmup=100,
+                                   min_lr_ratio=0.05)
+    rates = [distill.learning_rate(step, config) for step in range(config.steps + 1)]
+    assert rates[0] == pytest.approx(1e-5) and max(rates) == pytest.approx(1e-3)
+    assert rates[-1] == pytest.approx(5e-5) and all(b <= a + 1e-12 for a, b in zip(rates[99:], rates[100:]))
+
+
 def test_distillation_logs_validation_and_resumes(distilled):
     history = [json.loads(line) for line in (distilled / "history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == [2, 4, 6]
@@ -187,12 +195,14 @@ def test_quantization_gives_a_smaller_close_int8_model(distilled, photo_dirs, tm
     report = quantize.main(["--model", str(fp32), "--calib", str(root / "scenes"), str(root / "faces"),
                             "--out", str(tmp_path / "m.int8.onnx"), "--count", "6", "--size", "96",
                             "--exclude-worst", "1", "--eval-count", "3"])
-    assert report["size_mb"]["int8"] < report["size_mb"]["fp32"]
-    assert report["int8_vs_fp32"]["psnr_db"] > 30
-    assert report["latency_ms_512"]["int8"] > 0 and report["latency_ms_512"]["fp32"] > 0     # speed: bench/
+    assert report.size_mb["int8"] < report.size_mb["fp32"]
+    assert report.int8_vs_fp32["psnr_db"] > 30
+    assert report.latency_ms_512["int8"] > 0 and report.latency_ms_512["fp32"] > 0     # speed: bench/
     ops = {n.op_type for n in onnx.load(str(tmp_path / "m.int8.onnx")).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
-    assert (tmp_path / "m.int8.report.json").exists() and len(report["float_nodes"]) >= 3
+    assert len(report.float_nodes) >= 3 and report.calibration_photos == 6 and report.calibration_size == 96
+    written = json.loads((tmp_path / "m.int8.report.json").read_text())   # the command line's copy of the report
+    assert written["float_nodes"] == report.float_nodes and written["speedup"] == report.speedup
 
 
 @pytest.fixture(scope="module")
@@ -200,9 +210,9 @@ def face_run(tmp_path_factory, photo_dirs, teacher_onnx) -> Path:
     """A 3-step U-Net face model distilled from a chain of two teachers."""
     root, _ = photo_dirs
     out = tmp_path_factory.mktemp("face") / "face_run"
-    distill.main(["--teacher", str(teacher_onnx), str(teacher_onnx), "--arch", "unet", "--width", "0.5",
-                  "--photos", str(root / "faces"), "--out", str(out), "--steps", "3", "--batch", "2", "--crop", "64",
-                  "--sizes", "96", "--val-every", "3", "--val-count", "2", "--val-size", "96", "--holdout", "0.2"])
+    distill.distill(distill.DistillConfig(teachers=[teacher_onnx, teacher_onnx], arch="unet", width=0.5,
+                                          photos=[root / "faces"], out=out, steps=3, batch=2, crop=64, sizes=(96,),
+                                          val_every=3, val_count=2, val_size=96, holdout=0.2))
     return out
 
 
@@ -230,14 +240,21 @@ def test_bundle_writes_a_style_the_runtime_loads(distilled, face_run, photo_dirs
     faces = tmp_path / "aligned"
     align_faces.align_folder([root / "faces"], faces, size=128, min_face=40, holdout=0.3)
     weights = tmp_path / "weights"
-    common = ["--style", "teacher", "--teachers", str(teachers), "--photos", str(root / "scenes"), str(root / "faces"),
-              "--faces", str(faces), "--checkpoint", "last", "--weights", str(weights), "--eval-count", "3"]
-    first = bundle.main(common + ["--run", str(distilled), "--eval-photos", str(root / "scenes")])
+    with pytest.raises(SystemExit):   # the command line refuses a face model without its aligned faces
+        bundle.main(["--style", "teacher", "--teachers", str(teachers), "--photos", str(root / "scenes"),
+                     "--face-run", str(face_run), "--weights", str(weights)])
+    common = dict(style="teacher", teachers=teachers, photos=[root / "scenes", root / "faces"], faces=faces,
+                  checkpoint="last", weights=weights, eval_count=3)
+    first = bundle.bundle(**common, run=distilled, eval_photos=[root / "scenes"])
     assert first["metrics"]["photos_measured"] == ["scenes"] and "face_file" not in first
     assert first["metrics"]["faces"]["photos"] == len(list((faces / "held_out").glob("*.png")))  # the face pass's view
-    entry = bundle.main(common + ["--face-run", str(face_run)])     # adds a face model, keeps the whole-picture one
+    assert f"at {bundle.CALIBRATION_SIZE}²" in first["lineage"]["quantization"] and first["multiple"] == 4
+    entry = bundle.bundle(**common, face_run=face_run)      # adds a face model, keeps the whole-picture one
     assert entry["sha256"] == first["sha256"] and entry["metrics"]["faces"] != first["metrics"]["faces"]
     assert entry["face_teachers"] == ["teacher", "teacher"] and entry["lineage"]["teachers"] == ["teacher"]
+    face_quantization = entry["lineage"]["face"]["quantization"]
+    assert entry["face_multiple"] == 16 and f"at {bundle.FACE_CALIBRATION_SIZE}²" in face_quantization
+    assert not list(weights.glob("*.report.json"))
     assert {"edit_captured", "detail_captured", "int8_vs_fp32_psnr_db"} <= set(entry["metrics"])
     assert {"edit_captured", "detail_captured"} <= set(entry["metrics"]["faces"])
     assert "perceptual" in entry["lineage"]["method"] and "faces/" in entry["lineage"]["face"]["photos"]

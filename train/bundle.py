@@ -8,7 +8,8 @@
 may be given together or alone; a part not given keeps what the manifest has and is re-evaluated. Writes
 ``weights/<id>.int8.onnx`` / ``weights/<id>.face.int8.onnx``, their fp16 checkpoints and validation curves in
 ``weights/checkpoints/``, the model card ``weights/cards/<id>.md`` and the style's manifest entry (display name,
-sha256, licence, lineage built from the runs' own metadata, measured metrics).
+sha256, licence, lineage built from the runs' own metadata, measured metrics). From Python:
+``bundle(style, teachers, photos, run=..., face_run=..., faces=...)`` does the same and returns the entry.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from train.data import held_out_photos, list_images
 from train.evaluate import evaluate
 from train.export import export_checkpoint
 from train.model import build_generator, count_parameters, generator_multiple
-from train.quantize import quantize_model
+from train.quantize import METHODS, quantize_model
 from train.teachers import teacher_files, teacher_info
 
 STYLES = {
@@ -39,7 +40,15 @@ STYLES = {
     "cartoon": ("Cartoon", "Flattened colour regions and darker edges (learned from White-box Cartoonization)."),
     "hayao_v3": ("Hayao v3", "AnimeGANv3's take on the Hayao look: softer, more painterly."),
 }
-EXCLUDE_WORST = 2       # most quantization-sensitive nodes kept in float (beside the input conv and output tail)
+EXCLUDE_WORST = 2           # most quantization-sensitive nodes kept in float (beside the input conv and output tail)
+CALIBRATION_PHOTOS = 48     # photos the INT8 activation ranges are calibrated on
+CALIBRATION_SIZE = 384      # side of the whole-picture model's calibration crops
+FACE_CALIBRATION_SIZE = 512  # side of the face model's calibration crops (the aligned faces' size)
+INT8_CHECK_PHOTOS = 8       # held-out photos of quantization's own INT8 vs FP32 check
+EVAL_SIZE = 512             # short side the whole-picture model is measured at
+FACE_EVAL_SIZE = 0          # aligned faces are measured as they are
+HOLDOUT = 0.1               # held-out fraction: the split train.distill validates on (never calibrated on)
+FACE_FIELDS = ("face_file", "face_sha256", "face_bytes", "face_multiple", "face_teachers")
 
 
 def update_manifest(manifest: Path, entry: dict) -> None:
@@ -53,12 +62,19 @@ def update_manifest(manifest: Path, entry: dict) -> None:
         manifest.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def manifest_entry(manifest: Path, style: str) -> dict | None:
+    """The style's current entry in ``manifest``, if any."""
+    if not manifest.exists():
+        return None
+    return next((s for s in json.loads(manifest.read_text())["styles"] if s["id"] == style), None)
+
+
 def hardware() -> str:
     """The machine the weights were made on, as read from it."""
     return f"CPU ({platform.machine()}, {os.cpu_count()} cores, {platform.system()})"
 
 
-def build_model(run: Path, teachers_dir: Path, out: Path, calib: list[str | Path], eval_photos: list[Path],
+def build_model(run: Path, teachers_dir: Path, out: Path, calib: list[Path], eval_photos: list[Path],
                 eval_size: int, calib_size: int, checkpoint_name: str = "best") -> tuple[dict, dict]:
     """Export and quantize one run's student into ``out``; returns (lineage, metrics) built from what was used."""
     checkpoint = run / f"{checkpoint_name}.safetensors"
@@ -67,13 +83,13 @@ def build_model(run: Path, teachers_dir: Path, out: Path, calib: list[str | Path
     multiple = generator_multiple(meta["arch"])
     fp32 = run / "export" / out.name.replace(".int8.", ".fp32.")
     export_checkpoint(checkpoint, fp32)
-    report = quantize_model(fp32, calib, out, count=48, size=calib_size, exclude_worst=EXCLUDE_WORST, eval_count=8,
+    report = quantize_model(fp32, calib, out, count=CALIBRATION_PHOTOS, size=calib_size,
+                            exclude_worst=EXCLUDE_WORST, eval_count=INT8_CHECK_PHOTOS, holdout=HOLDOUT,
                             multiple=multiple)
-    out.with_suffix(".report.json").unlink()  # its numbers go into the manifest instead
     metrics = evaluate(out, teacher_files(teachers_dir, teachers), eval_photos, fp32, size=eval_size,
                        multiple=multiple, cache=run / "targets")
-    metrics.update(int8_latency_ms_512=report["latency_ms_512"]["int8"],
-                   fp32_latency_ms_512=report["latency_ms_512"]["fp32"])
+    metrics.update(int8_latency_ms_512=report.latency_ms_512["int8"],
+                   fp32_latency_ms_512=report.latency_ms_512["fp32"])
     lineage = {
         "teachers": teachers, "method": "distillation from random init (train.distill): L1"
         + (f" + {meta['perceptual_weight']} × perceptual ({meta['perceptual']})" if meta.get("perceptual") else "")
@@ -83,9 +99,9 @@ def build_model(run: Path, teachers_dir: Path, out: Path, calib: list[str | Path
         "arch": meta["arch"], "width": meta["width"],
         "parameters": count_parameters(build_generator(meta["arch"], float(meta["width"]))),
         "hardware": hardware(),
-        "quantization": f"onnxruntime static INT8, QDQ, per-channel weights, uint8 activations, MinMax calibration "
-                        f"on {report['calibration_photos']} photos at {calib_size}²; "
-                        f"float nodes: {len(report['float_nodes'])}",
+        "quantization": f"onnxruntime static INT8, QDQ, per-channel weights, uint8 activations, "
+                        f"{METHODS[report.method].name} calibration on {report.calibration_photos} photos at "
+                        f"{report.calibration_size}²; float nodes: {len(report.float_nodes)}",
     }
     return lineage, metrics
 
@@ -97,14 +113,111 @@ def keep_history(run: Path, checkpoint: Path, name: str, weights: Path) -> None:
         shutil.copy(run / "history.jsonl", weights / "checkpoints" / f"{name}.history.jsonl")
 
 
+def style_entry(style: str, info: dict, working_size: int) -> dict[str, Any]:
+    """The descriptive start of a manifest entry: display name, description, licence, default working size."""
+    name, description = STYLES.get(style, (style, ""))
+    return {
+        "id": style, "name": name, "description": description,
+        "license": f"Non-commercial use only: derived from the {style} teacher, whose licence is: {info['license']}",
+        "license_name": "non-commercial", "working_size": working_size,
+    }
+
+
+def remeasure(old: dict, int8: Path, teachers: Path, style: str, photos: list[Path]) -> dict:
+    """The kept whole-picture model's metrics, measured again on ``photos`` (its INT8 vs FP32 PSNR stays as it was:
+    the FP32 model is not kept)."""
+    metrics = dict(old["metrics"])
+    metrics.update(evaluate(int8, teacher_files(teachers, old["lineage"].get("teachers") or [style]), photos,
+                            size=EVAL_SIZE, multiple=int(old["multiple"])))
+    return metrics
+
+
+def aligned_faces_lineage(faces: Path) -> str:
+    """Where the face model's training faces came from, as ``train.align_faces`` recorded it."""
+    aligned = json.loads((faces / "aligned.json").read_text())
+    return (f"FFHQ-aligned {aligned['size']}² faces (train.align_faces) of "
+            + ", ".join(f"{n} photos from {folder}/" for folder, n in aligned["photos"].items())
+            + f"; {aligned['faces']['held_out']} faces held out by photo")
+
+
+def build_face_model(face_run: Path, faces: Path, teachers: Path, out: Path,
+                     checkpoint: str) -> tuple[dict, dict, dict]:
+    """Export, quantize (on ``faces/train``) and measure (on ``faces/held_out``) the face model into ``out``;
+    returns (its manifest fields, lineage, metrics)."""
+    lineage, metrics = build_model(face_run, teachers, out, [faces / "train"], list_images([faces / "held_out"]),
+                                   eval_size=FACE_EVAL_SIZE, calib_size=FACE_CALIBRATION_SIZE,
+                                   checkpoint_name=checkpoint)
+    lineage["photos"] = aligned_faces_lineage(faces)
+    fields = dict(face_file=out.name, face_sha256=sha256_of(out), face_bytes=out.stat().st_size,
+                  face_multiple=generator_multiple(lineage["arch"]), face_teachers=lineage["teachers"])
+    return fields, lineage, metrics
+
+
+def bundle(style: str, teachers: Path, photos: list[Path], run: Path | None = None, face_run: Path | None = None,
+           faces: Path | None = None, eval_photos: list[Path] | None = None, checkpoint: str = "best",
+           weights: Path = WEIGHTS_DIR, eval_count: int = 30, working_size: int = 1024) -> dict:
+    """Bundle ``style`` into ``weights`` and return its manifest entry.
+
+    ``run`` / ``face_run``: ``train.distill`` folders of the whole-picture and face students (either may be left out
+    when the manifest already has that part: it is kept and measured again). ``photos`` calibrate the whole-picture
+    model; the held-out split of ``eval_photos`` (default: ``photos``) measures it, ``eval_count`` photos at most.
+    ``faces``: ``train.align_faces`` output; without a face model, the whole-picture model is measured on its
+    held-out faces (what the face pass does then). ``checkpoint``: "best" or "last"."""
+    if face_run and not faces:
+        raise ValueError("--face-run needs --faces (the aligned faces it was trained on)")
+    manifest = weights / MANIFEST.name
+    old = manifest_entry(manifest, style)
+    if run is None and old is None:
+        raise ValueError(f"style {style!r} is not in {manifest} yet: give --run")
+    info = teacher_info(teachers, style)
+    measured = eval_photos or photos
+    scene_photos = held_out_photos(measured, eval_count, HOLDOUT, seed=0)
+    int8 = weights / f"{style}.int8.onnx"
+    entry = style_entry(style, info, working_size)
+    if run:
+        lineage, metrics = build_model(run, teachers, int8, photos, scene_photos, eval_size=EVAL_SIZE,
+                                       calib_size=CALIBRATION_SIZE, checkpoint_name=checkpoint)
+        keep_history(run, run / f"{checkpoint}.safetensors", style, weights)
+        entry["multiple"] = generator_multiple(lineage["arch"])
+    else:
+        lineage, metrics = old["lineage"], remeasure(old, int8, teachers, style, scene_photos)
+        entry["multiple"] = old["multiple"]
+    lineage.update(teachers=lineage.get("teachers") or [style], teacher_family=info.get("family"),
+                   teacher_source=info.get("upstream"), teacher_sha256=info.get("sha256"))
+    lineage.pop("teacher", None)
+    entry.update(file=int8.name, sha256=sha256_of(int8), bytes=int8.stat().st_size)
+
+    if face_run:
+        face_int8 = weights / f"{style}.face.int8.onnx"
+        face_fields, lineage["face"], metrics["faces"] = build_face_model(face_run, faces, teachers, face_int8,
+                                                                          checkpoint)
+        keep_history(face_run, face_run / f"{checkpoint}.safetensors", f"{style}.face", weights)
+        entry.update(face_fields)
+    elif old and old.get("face_file"):
+        entry.update({k: old[k] for k in FACE_FIELDS})
+        lineage["face"], metrics["faces"] = old["lineage"].get("face"), old["metrics"].get("faces")
+    elif faces:  # no face model: the face pass runs the whole-picture model on the aligned faces
+        metrics["faces"] = evaluate(int8, teacher_files(teachers, lineage["teachers"]),
+                                    list_images([faces / "held_out"]), size=FACE_EVAL_SIZE,
+                                    multiple=int(entry["multiple"]))
+    metrics["photos_measured"] = [Path(p).name for p in measured]
+    entry.update(lineage=lineage, metrics=metrics)
+
+    update_manifest(manifest, entry)
+    cards = weights / "cards"
+    cards.mkdir(parents=True, exist_ok=True)
+    (cards / f"{style}.md").write_text(render_card(entry))  # the same text train.push uploads
+    return entry
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m train.bundle", description=__doc__.split("\n\n")[0])
     p.add_argument("--style", required=True, help="style id = the teacher's id in teachers.json")
     p.add_argument("--teachers", type=Path, required=True, help="folder with teachers.json and the teacher ONNX")
     p.add_argument("--run", type=Path, help="train.distill output folder of the whole-picture student")
-    p.add_argument("--photos", nargs="+", required=True,
+    p.add_argument("--photos", nargs="+", type=Path, required=True,
                    help="photo folders calibrating the whole-picture model (and evaluating it unless --eval-photos)")
-    p.add_argument("--eval-photos", nargs="+",
+    p.add_argument("--eval-photos", nargs="+", type=Path,
                    help="photo folders whose held-out split evaluates the whole-picture model (default: --photos); "
                         "the issue's bars are on scenes")
     p.add_argument("--face-run", type=Path, help="train.distill output folder of the face model")
@@ -115,68 +228,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--eval-count", type=int, default=30)
     p.add_argument("--working-size", type=int, default=1024, help="long side the app stylizes at by default")
     args = p.parse_args(argv)
-    if args.face_run and not args.faces:
-        p.error("--face-run needs --faces (the aligned faces it was trained on)")
-
-    manifest = args.weights / MANIFEST.name
-    old = next((s for s in json.loads(manifest.read_text())["styles"] if s["id"] == args.style), None) \
-        if manifest.exists() else None
-    if args.run is None and old is None:
-        p.error(f"style {args.style!r} is not in {manifest} yet: give --run")
-    info = teacher_info(args.teachers, args.style)
-    scene_photos = held_out_photos(args.eval_photos or args.photos, args.eval_count, 0.1, seed=0)
-    int8 = args.weights / f"{args.style}.int8.onnx"
-    name, description = STYLES.get(args.style, (args.style, ""))
-    entry: dict[str, Any] = {
-        "id": args.style, "name": name, "description": description,
-        "license": f"Non-commercial use only: derived from the {args.style} teacher, whose licence is: "
-                   f"{info['license']}",
-        "license_name": "non-commercial", "working_size": args.working_size,
-    }
-    if args.run:
-        lineage, metrics = build_model(args.run, args.teachers, int8, args.photos, scene_photos, 512, 384,
-                                       args.checkpoint)
-        keep_history(args.run, args.run / f"{args.checkpoint}.safetensors", args.style, args.weights)
-        meta = read_meta(args.run / f"{args.checkpoint}.safetensors")
-        entry["multiple"] = generator_multiple(meta["arch"])
-    else:
-        lineage, metrics = old["lineage"], dict(old["metrics"])
-        fresh = evaluate(int8, teacher_files(args.teachers, lineage.get("teachers") or [args.style]), scene_photos,
-                         size=512, multiple=int(old["multiple"]))
-        metrics.update({k: v for k, v in fresh.items() if k not in ("int8_vs_fp32_psnr_db",)})
-        entry["multiple"] = old["multiple"]
-    lineage.update(teachers=lineage.get("teachers") or [args.style], teacher_family=info.get("family"),
-                   teacher_source=info.get("upstream"), teacher_sha256=info.get("sha256"))
-    lineage.pop("teacher", None)
-    entry.update(file=int8.name, sha256=sha256_of(int8), bytes=int8.stat().st_size)
-
-    if args.face_run:
-        face_int8 = args.weights / f"{args.style}.face.int8.onnx"
-        faces_held_out = list_images([args.faces / "held_out"])
-        face_lineage, face_metrics = build_model(args.face_run, args.teachers, face_int8, [args.faces / "train"],
-                                                 faces_held_out, 0, 512, args.checkpoint)
-        keep_history(args.face_run, args.face_run / f"{args.checkpoint}.safetensors", f"{args.style}.face",
-                     args.weights)
-        aligned = json.loads((args.faces / "aligned.json").read_text())
-        face_lineage["photos"] = (f"FFHQ-aligned {aligned['size']}² faces (train.align_faces) of "
-                                  + ", ".join(f"{n} photos from {folder}/" for folder, n in aligned["photos"].items())
-                                  + f"; {aligned['faces']['held_out']} faces held out by photo")
-        entry.update(face_file=face_int8.name, face_sha256=sha256_of(face_int8), face_bytes=face_int8.stat().st_size,
-                     face_multiple=16, face_teachers=face_lineage["teachers"])
-        lineage["face"], metrics["faces"] = face_lineage, face_metrics
-    elif old and old.get("face_file"):
-        entry.update({k: old[k] for k in ("face_file", "face_sha256", "face_bytes", "face_multiple", "face_teachers")})
-        lineage["face"], metrics["faces"] = old["lineage"].get("face"), old["metrics"].get("faces")
-    elif args.faces:  # no face model: the face pass runs the whole-picture model on the aligned faces
-        metrics["faces"] = evaluate(int8, teacher_files(args.teachers, lineage["teachers"]),
-                                    list_images([args.faces / "held_out"]), size=0, multiple=int(entry["multiple"]))
-    metrics["photos_measured"] = [Path(p).name for p in args.eval_photos or args.photos]
-    entry.update(lineage=lineage, metrics=metrics)
-
-    update_manifest(manifest, entry)
-    cards = args.weights / "cards"
-    cards.mkdir(parents=True, exist_ok=True)
-    (cards / f"{args.style}.md").write_text(render_card(entry))  # the same text train.push uploads
+    try:
+        entry = bundle(args.style, args.teachers, args.photos, run=args.run, face_run=args.face_run,
+                       faces=args.faces, eval_photos=args.eval_photos, checkpoint=args.checkpoint,
+                       weights=args.weights, eval_count=args.eval_count, working_size=args.working_size)
+    except ValueError as exc:
+        p.error(str(exc))
     print(json.dumps(entry, indent=2))
     return entry
 

@@ -8,7 +8,8 @@ as PNG under ``--out/targets``. Each photo is used at one of several scales (``-
 Loss: L1 (+ perceptual L1 on frozen CNN features, + optional LSGAN adversarial fine-tune). Validation PSNR/SSIM
 against the teacher on held-out photos, steps/s and the learning rate go to TensorBoard and the console; sample grids
 to ``--out/samples``. Runs on CUDA when available, else on the CPU. Checkpoints (safetensors) every
-``--ckpt-every`` steps: ``last`` (resumable with ``--resume``) and ``best`` (highest validation PSNR).
+``--ckpt-every`` steps: ``last`` (resumable with ``--resume``) and ``best`` (highest validation PSNR). From Python:
+``distill(DistillConfig(teachers=[...], photos=[...], out=...))``, the same fields as the flags.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import json
 import math
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,65 +38,109 @@ from train.teachers import TeacherChain
 from train.sheets import fit_height, grid
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+@dataclass
+class DistillConfig:
+    """One distillation run (the command line's flags, ``python -m train.distill --help``, say what each does)."""
+    teachers: list[Path]
+    photos: list[str | Path]
+    out: Path
+    steps: int = 20000
+    resume: bool = False
+    init: Path | None = None
+    arch: str = "fast"
+    width: float = 1.0
+    batch: int = 8
+    crop: int = 128
+    sizes: tuple[int, ...] = (256, 320, 384, 512)
+    lr: float = 1e-3
+    warmup: int = 200
+    min_lr_ratio: float = 0.05
+    clip_grad: float = 1.0
+    perceptual: str | None = None
+    perceptual_weight: float = 0.1
+    adv_weight: float = 0.0
+    multiple: int = 8
+    holdout: float = 0.1
+    max_per_folder: int = 0
+    val_count: int = 16
+    val_size: int = 384
+    val_every: int = 250
+    ckpt_every: int = 250
+    threads: int = 1
+    channels_last: bool = True
+    teacher_threads: int = 1
+    seed: int = 0
+
+
+def parse_config(argv: list[str] | None = None) -> DistillConfig:
+    """The command line as a ``DistillConfig`` (defaults: the dataclass's)."""
+    default = DistillConfig
     p = argparse.ArgumentParser(prog="python -m train.distill", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--teacher", type=Path, nargs="+", required=True,
+    p.add_argument("--teacher", dest="teachers", metavar="TEACHER", type=Path, nargs="+", required=True,
                    help="teacher ONNX (NCHW RGB in [-1,1], input 'input'); several are applied in the order given")
     p.add_argument("--photos", nargs="+", required=True, help="photo folders (or files)")
     p.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, targets cache, logs")
-    p.add_argument("--steps", type=int, default=20000, help="total optimisation steps")
+    p.add_argument("--steps", type=int, default=default.steps, help="total optimisation steps")
     p.add_argument("--resume", action="store_true", help="continue from --out/last.safetensors")
     p.add_argument("--init", type=Path,
                    help="start from these generator weights (e.g. committed fp16 weights); with --resume and no "
                         "last checkpoint yet, the step count continues from the file's metadata")
-    p.add_argument("--arch", choices=ARCHITECTURES, default="fast", help="student architecture")
-    p.add_argument("--width", type=float, default=1.0, help="student width multiplier")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=128, help="training crop side (multiple of 4)")
-    p.add_argument("--sizes", default="256,320,384,512", help="working short sides photos are drawn at")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW)")
-    p.add_argument("--warmup", type=int, default=200, help="linear warm-up steps")
-    p.add_argument("--min-lr-ratio", type=float, default=0.05, help="cosine decay floor, relative to --lr")
-    p.add_argument("--clip-grad", type=float, default=1.0, help="gradient norm clip (0 disables)")
+    p.add_argument("--arch", choices=ARCHITECTURES, default=default.arch, help="student architecture")
+    p.add_argument("--width", type=float, default=default.width, help="student width multiplier")
+    p.add_argument("--batch", type=int, default=default.batch)
+    p.add_argument("--crop", type=int, default=default.crop, help="training crop side (multiple of 4)")
+    p.add_argument("--sizes", default=",".join(map(str, default.sizes)), help="working short sides photos are drawn at")
+    p.add_argument("--lr", type=float, default=default.lr, help="peak learning rate (AdamW)")
+    p.add_argument("--warmup", type=int, default=default.warmup, help="linear warm-up steps")
+    p.add_argument("--min-lr-ratio", type=float, default=default.min_lr_ratio,
+                   help="cosine decay floor, relative to --lr")
+    p.add_argument("--clip-grad", type=float, default=default.clip_grad, help="gradient norm clip (0 disables)")
     p.add_argument("--perceptual", help="feature network for a perceptual loss: model.onnx[:tap] or vgg19.pth")
-    p.add_argument("--perceptual-weight", type=float, default=0.1)
-    p.add_argument("--adv-weight", type=float, default=0.0, help="LSGAN fine-tune weight (0 = L1/perceptual only)")
-    p.add_argument("--multiple", type=int, default=8, help="teacher input multiple when teachers.json is absent")
-    p.add_argument("--holdout", type=float, default=0.1, help="fraction of photos held out for validation")
-    p.add_argument("--max-per-folder", type=int, default=0,
+    p.add_argument("--perceptual-weight", type=float, default=default.perceptual_weight)
+    p.add_argument("--adv-weight", type=float, default=default.adv_weight,
+                   help="LSGAN fine-tune weight (0 = L1/perceptual only)")
+    p.add_argument("--multiple", type=int, default=default.multiple,
+                   help="teacher input multiple when teachers.json is absent")
+    p.add_argument("--holdout", type=float, default=default.holdout, help="fraction of photos held out for validation")
+    p.add_argument("--max-per-folder", type=int, default=default.max_per_folder,
                    help="use at most this many training photos from each photo folder (0 = all)")
-    p.add_argument("--val-count", type=int, default=16, help="held-out photos used for validation during training")
-    p.add_argument("--val-size", type=int, default=384, help="validation short side")
-    p.add_argument("--val-every", type=int, default=250)
-    p.add_argument("--ckpt-every", type=int, default=250)
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--val-count", type=int, default=default.val_count,
+                   help="held-out photos used for validation during training")
+    p.add_argument("--val-size", type=int, default=default.val_size, help="validation short side")
+    p.add_argument("--val-every", type=int, default=default.val_every)
+    p.add_argument("--ckpt-every", type=int, default=default.ckpt_every)
+    p.add_argument("--threads", type=int, default=default.threads, help="torch threads")
     p.add_argument("--no-channels-last", action="store_true",
                    help="keep NCHW memory layout (channels_last is ~20%% faster on CPU here)")
-    p.add_argument("--teacher-threads", type=int, default=1, help="onnxruntime threads for teacher targets")
-    p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    p.add_argument("--teacher-threads", type=int, default=default.teacher_threads,
+                   help="onnxruntime threads for teacher targets")
+    p.add_argument("--seed", type=int, default=default.seed)
+    args = vars(p.parse_args(argv))
+    sizes = tuple(int(s) for s in args.pop("sizes").split(","))
+    channels_last = not args.pop("no_channels_last")
+    return DistillConfig(**args, sizes=sizes, channels_last=channels_last)
 
 
-def learning_rate(step: int, args: argparse.Namespace) -> float:
-    """Linear warm-up, then cosine decay to ``min_lr_ratio × lr`` at ``--steps``."""
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    progress = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
-    floor = args.min_lr_ratio
-    return args.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+def learning_rate(step: int, config: DistillConfig) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr_ratio × lr`` at ``steps``."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    floor = config.min_lr_ratio
+    return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def pick_photos(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
+def pick_photos(config: DistillConfig) -> tuple[list[Path], list[Path]]:
     """(training photos, validation photos); the validation ones come from the held-out split."""
-    train, _ = split_holdout(list_images(args.photos), args.holdout)
-    if args.max_per_folder:
+    train, _ = split_holdout(list_images(config.photos), config.holdout)
+    if config.max_per_folder:
         by_parent: dict[Path, list[Path]] = {}
         for p in train:
             by_parent.setdefault(p.parent, []).append(p)
         train = [p for group in by_parent.values()
-                 for p in random.Random(args.seed).sample(group, min(len(group), args.max_per_folder))]
-    return train, held_out_photos(args.photos, args.val_count, args.holdout, args.seed)
+                 for p in random.Random(config.seed).sample(group, min(len(group), config.max_per_folder))]
+    return train, held_out_photos(config.photos, config.val_count, config.holdout, config.seed)
 
 
 def validation_pairs(val: list[Path], teacher: TeacherChain, cache: Path, size: int,
@@ -130,87 +176,94 @@ def validation_grid(triples: list, count: int = 4, height: int = 192) -> np.ndar
     return grid([[fit_height(image, height) for image in triple] for triple in triples[:count]])
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
-    rng = random.Random(args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    teacher = TeacherChain(args.teacher, args.multiple, args.teacher_threads)
-    multiple = math.lcm(teacher.multiple, generator_multiple(args.arch))
+def restore(config: DistillConfig, models: dict[str, torch.nn.Module],
+            optimizers: dict[str, torch.optim.Optimizer]) -> tuple[int, float, float]:
+    """Load what ``resume`` / ``init`` ask for into ``models`` (and ``optimizers``); returns the run's (step,
+    best validation PSNR, wall seconds so far)."""
+    last = config.out / "last.safetensors"
+    if config.resume and last.exists():
+        meta = load_checkpoint(last, models, optimizers)
+        print(f"resumed from {last} at step {meta['step']}")
+        return int(meta["step"]), float(meta.get("best_psnr", -1.0)), float(meta.get("wall_seconds", 0.0))
+    if config.init:
+        load_weights(config.init, models["generator"])
+        meta = read_meta(config.init) if config.resume else {}
+        step = int(meta.get("step", 0))
+        print(f"initialised generator from {config.init} (step {step})")
+        return step, float(meta.get("best_psnr", -1.0)), float(meta.get("wall_seconds", 0.0))
+    return 0, -1.0, 0.0
 
-    train_photos, val_photos = pick_photos(args)
+
+def distill(config: DistillConfig) -> dict:
+    """Train (or continue) one student; returns its final step and best validation PSNR."""
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    rng = random.Random(config.seed)
+    config.out.mkdir(parents=True, exist_ok=True)
+    teacher = TeacherChain(config.teachers, config.multiple, config.teacher_threads)
+    multiple = math.lcm(teacher.multiple, generator_multiple(config.arch))
+
+    train_photos, val_photos = pick_photos(config)
     if not train_photos:
         raise SystemExit("error: no training photos")
-    sizes = [int(s) for s in args.sizes.split(",")]
-    pool = PairPool(train_photos, teacher, args.out / "targets", sizes, multiple, min_size=args.crop, seed=args.seed)
+    sizes = list(config.sizes)
+    pool = PairPool(train_photos, teacher, config.out / "targets", sizes, multiple, min_size=config.crop,
+                    seed=config.seed)
     pool.start()
-    val_pairs = validation_pairs(val_photos, teacher, args.out / "targets", args.val_size, multiple)
+    val_pairs = validation_pairs(val_photos, teacher, config.out / "targets", config.val_size, multiple)
 
-    model = build_generator(args.arch, args.width)
-    layout = torch.contiguous_format if args.no_channels_last else torch.channels_last
+    model = build_generator(config.arch, config.width)
+    layout = torch.channels_last if config.channels_last else torch.contiguous_format
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = model.to(device, memory_format=layout)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.99), weight_decay=0.0)
     models, optimizers = {"generator": model}, {"generator": optimizer}
     disc = None
-    if args.adv_weight > 0:
+    if config.adv_weight > 0:
         disc = Discriminator().to(device)
         models["discriminator"] = disc
         optimizers["discriminator"] = torch.optim.Adam(disc.parameters(), lr=4e-5, betas=(0.5, 0.999))
-    features = load_feature_network(args.perceptual).to(device) if args.perceptual else None
+    features = load_feature_network(config.perceptual).to(device) if config.perceptual else None
 
-    step, best = 0, -1.0
-    last = args.out / "last.safetensors"
-    if args.resume and last.exists():
-        meta = load_checkpoint(last, models, optimizers)
-        step, best = int(meta["step"]), float(meta.get("best_psnr", -1.0))
-        print(f"resumed from {last} at step {step}")
-    elif args.init:
-        load_weights(args.init, model)
-        if args.resume:
-            meta = read_meta(args.init)
-            step, best = int(meta.get("step", 0)), float(meta.get("best_psnr", -1.0))
-        print(f"initialised generator from {args.init} (step {step})")
+    step, best, wall_before = restore(config, models, optimizers)
     model.train()
 
-    meta_base = {"arch": args.arch, "width": args.width, "teachers": teacher.ids, "multiple": multiple,
-                 "photos": [str(p) for p in args.photos], "train_photos": len(train_photos),
-                 "val_photos": [str(p) for p in val_photos], "crop": args.crop, "sizes": sizes, "batch": args.batch,
-                 "lr": args.lr, "perceptual": args.perceptual and Path(args.perceptual).name,
-                 "perceptual_weight": args.perceptual_weight if args.perceptual else 0.0,
-                 "adv_weight": args.adv_weight}
-    history_file = args.out / "history.jsonl"
-    writer = SummaryWriter(str(args.out / "tb"))
-    pool.wait_for(args.batch)
-    started, seen_steps, wall_before = time.time(), 0, 0.0
-    if args.resume and (last.exists() or args.init):
-        wall_before = float(meta.get("wall_seconds", 0.0))
+    meta_base = {"arch": config.arch, "width": config.width, "teachers": teacher.ids, "multiple": multiple,
+                 "photos": [str(p) for p in config.photos], "train_photos": len(train_photos),
+                 "val_photos": [str(p) for p in val_photos], "crop": config.crop, "sizes": sizes,
+                 "batch": config.batch, "lr": config.lr,
+                 "perceptual": config.perceptual and Path(config.perceptual).name,
+                 "perceptual_weight": config.perceptual_weight if config.perceptual else 0.0,
+                 "adv_weight": config.adv_weight}
+    history_file = config.out / "history.jsonl"
+    writer = SummaryWriter(str(config.out / "tb"))
+    pool.wait_for(config.batch)
+    started = time.time()
 
     def checkpoint(name: str, val_psnr: float | None = None) -> None:
         meta = dict(meta_base, step=step, best_psnr=best, wall_seconds=wall_before + time.time() - started,
                     val_psnr=val_psnr, pairs=len(pool))
-        save_checkpoint(args.out / f"{name}.safetensors", models, optimizers if name == "last" else {}, meta)
+        save_checkpoint(config.out / f"{name}.safetensors", models, optimizers if name == "last" else {}, meta)
 
-    bar = tqdm(total=args.steps, initial=step, desc=f"distill {'+'.join(teacher.ids)}", dynamic_ncols=True)
+    bar = tqdm(total=config.steps, initial=step, desc=f"distill {'+'.join(teacher.ids)}", dynamic_ncols=True)
     tick = time.time()
-    while step < args.steps:
-        lr = learning_rate(step, args)
+    while step < config.steps:
+        lr = learning_rate(step, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        photos, targets = pool.sample(args.batch, args.crop, rng)
+        photos, targets = pool.sample(config.batch, config.crop, rng)
         photos, targets = photos.to(device, memory_format=layout), targets.to(device)
         out = model(photos)
         loss_l1 = F.l1_loss(out, targets)
         loss = loss_l1
         if features is not None:
-            loss = loss + args.perceptual_weight * F.l1_loss(features(out), features(targets))
+            loss = loss + config.perceptual_weight * F.l1_loss(features(out), features(targets))
         if disc is not None:
-            loss = loss + args.adv_weight * lsgan_g_loss(disc(out))
+            loss = loss + config.adv_weight * lsgan_g_loss(disc(out))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if args.clip_grad:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
+        if config.clip_grad:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
         optimizer.step()
         if disc is not None:
             d_loss = lsgan_d_loss(disc(targets), [disc(out.detach())])
@@ -218,7 +271,6 @@ def main(argv: list[str] | None = None) -> dict:
             d_loss.backward()
             optimizers["discriminator"].step()
         step += 1
-        seen_steps += 1
         bar.update(1)
         if step % 25 == 0:
             rate = 25 / (time.time() - tick)
@@ -229,7 +281,7 @@ def main(argv: list[str] | None = None) -> dict:
             writer.add_scalar("train/steps_per_s", rate, step)
             writer.add_scalar("data/pairs", len(pool), step)
             bar.set_postfix(l1=f"{loss_l1.item():.4f}", lr=f"{lr:.1e}", it_s=f"{rate:.2f}", pairs=len(pool))
-        if step % args.val_every == 0 or step == args.steps:
+        if step % config.val_every == 0 or step == config.steps:
             scores, triples = validate(model, val_pairs) if val_pairs else ({"val_psnr": float("nan")}, [])
             for key, value in scores.items():
                 writer.add_scalar(f"val/{key.removeprefix('val_')}", value, step)
@@ -242,16 +294,20 @@ def main(argv: list[str] | None = None) -> dict:
             tqdm.write(json.dumps(record))
             if triples:
                 grid = validation_grid(triples)
-                write_rgb(args.out / "samples" / f"step{step:07d}.jpg", grid)
+                write_rgb(config.out / "samples" / f"step{step:07d}.jpg", grid)
                 writer.add_image("val/photo_teacher_student", grid, step, dataformats="HWC")
             if val_psnr > best:
                 best = val_psnr
                 checkpoint("best", val_psnr)
-        if step % args.ckpt_every == 0 or step == args.steps:
+        if step % config.ckpt_every == 0 or step == config.steps:
             checkpoint("last")
     bar.close()
     writer.close()
     return {"step": step, "best_psnr": best}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return distill(parse_config(argv))
 
 
 if __name__ == "__main__":

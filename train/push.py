@@ -19,7 +19,8 @@ import numpy as np
 
 from animegan.engine import OnnxGenerator
 from animegan.imageio import load_picture, to_pil
-from animegan.registry import MANIFEST
+from animegan.errors import UnknownStyleError
+from animegan.registry import MANIFEST, Registry
 from train.card import SAMPLES, render_card
 from train.export import export_onnx, load_generator
 from train.sheets import fit_height, grid
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     p = argparse.ArgumentParser(prog="python -m train.push", description=__doc__.split("\n\n")[0])
     p.add_argument("--folder", type=Path, required=True, help="Hub model folder to write")
     p.add_argument("--repo-id", required=True, help="Hub repo, e.g. you/animegan-hayao")
-    p.add_argument("--style", help="style id in the manifest (default: the only/first one)")
+    p.add_argument("--style", help="style id or name in the manifest (default: the first one)")
     p.add_argument("--manifest", type=Path, default=MANIFEST)
     p.add_argument("--checkpoint", type=Path,
                    help="the student safetensors (default: weights/checkpoints/<id>.safetensors); the FP32 ONNX is "
@@ -76,11 +77,13 @@ def main(argv: list[str] | None = None) -> list[Path]:
     p.add_argument("--dry-run", action="store_true", help="only write the folder")
     args = p.parse_args(argv)
 
-    styles = json.loads(args.manifest.read_text())["styles"]
-    matches = [s for s in styles if args.style in (None, s["id"])]
-    if not matches:
-        raise SystemExit(f"error: style {args.style!r} is not in {args.manifest}")
-    entry = matches[0]
+    entries = {entry["id"]: entry for entry in json.loads(args.manifest.read_text())["styles"]}
+    if not entries:
+        raise SystemExit(f"error: {args.manifest} lists no styles")
+    try:
+        entry = entries[Registry(args.manifest).find(args.style).id] if args.style else next(iter(entries.values()))
+    except UnknownStyleError as exc:
+        raise SystemExit(f"error: {exc}") from None
     photos = args.photos if args.photos is not None else sorted(EXAMPLES.glob("*.jpg"))[:3]
     checkpoint = args.checkpoint or args.manifest.parent / "checkpoints" / f"{entry['id']}.safetensors"
     if not checkpoint.is_file():

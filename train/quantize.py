@@ -7,17 +7,20 @@ QDQ format, per-channel int8 weights, asymmetric uint8 activations, calibration 
 Percentile). The input conv and the output tail (last conv → residual add / tanh / clip) stay float; with
 ``--exclude-worst K`` the K further nodes whose activations lose most to quantization (lowest SQNR, measured with
 ``onnxruntime.quantization.qdq_loss_debug``) stay float too. A report (size, FP32 vs INT8 latency, INT8 vs FP32
-PSNR/SSIM on held-out photos) is printed and written as JSON next to the output.
+PSNR/SSIM on held-out photos) is returned as a ``Report``; the command line prints it and writes it as JSON next to
+the output.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import statistics
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,22 @@ from train.metrics import psnr, ssim
 
 METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
            "percentile": CalibrationMethod.Percentile}
+
+
+@dataclass
+class Report:
+    """What one quantization produced and measured (``train.quantize`` writes it as ``<out>.report.json``)."""
+    model: str
+    int8: str
+    method: str
+    calibration_photos: int
+    calibration_size: int
+    float_nodes: list[str]
+    most_sensitive_sqnr_db: dict[str, float]
+    size_mb: dict[str, float]                       # {"fp32": ..., "int8": ...}
+    latency_ms_512: dict[str, float]                # {"fp32": ..., "int8": ...}
+    int8_vs_fp32: dict[str, float] | None           # PSNR / SSIM on held-out photos (None: no photos to check)
+    speedup: float
 
 
 def calibration_arrays(photos: list[Path], size: int) -> list[np.ndarray]:
@@ -127,10 +146,10 @@ def quantize(model: Path, out: Path, arrays: list[np.ndarray], method: str, excl
 
 def quantize_model(model: Path, calib: list[str | Path], out: Path, count: int = 48, size: int = 384,
                    method: str = "minmax", exclude_worst: int = 0, eval_photos: list[str | Path] | None = None,
-                   eval_count: int = 8, holdout: float = 0.1, multiple: int = 16, seed: int = 0) -> dict:
+                   eval_count: int = 8, holdout: float = 0.1, multiple: int = 16, seed: int = 0) -> Report:
     """Quantize an FP32 generator to INT8 (QDQ) calibrated on ``count`` photos of ``calib`` (held-out ones skipped)
-    and return the report: float nodes, sizes, 512² latencies and INT8 vs FP32 on held-out photos (``eval_photos``
-    folders, default: the held-out split of ``calib``). The report is also written beside ``out``."""
+    and report float nodes, sizes, 512² latencies and INT8 vs FP32 on held-out photos (``eval_photos`` folders,
+    default: the held-out split of ``calib``)."""
     rng = random.Random(seed)
     photos = list_images(calib)
     chosen = [x for x in photos if not is_held_out(x, holdout)]
@@ -154,20 +173,17 @@ def quantize_model(model: Path, calib: list[str | Path], out: Path, count: int =
             exclude += [name for name, _ in sensitive]
             quantize(prepared, out, arrays, method, exclude)
 
-    report = {
-        "model": str(model), "int8": str(out), "method": method,
-        "calibration_photos": len(chosen), "calibration_size": size, "float_nodes": exclude,
-        "most_sensitive_sqnr_db": {name: round(err, 2) for name, err in sensitive},
-        "size_mb": {"fp32": round(model.stat().st_size / 1e6, 3), "int8": round(out.stat().st_size / 1e6, 3)},
-        "latency_ms_512": {"fp32": round(latency_ms(model), 1), "int8": round(latency_ms(out), 1)},
-        "int8_vs_fp32": compare(model, out, evals, multiple=multiple) if evals else None,
-    }
-    report["speedup"] = round(report["latency_ms_512"]["fp32"] / report["latency_ms_512"]["int8"], 2)
-    out.with_suffix(".report.json").write_text(json.dumps(report, indent=2))
-    return report
+    latency = {"fp32": round(latency_ms(model), 1), "int8": round(latency_ms(out), 1)}
+    return Report(
+        model=str(model), int8=str(out), method=method, calibration_photos=len(chosen), calibration_size=size,
+        float_nodes=exclude, most_sensitive_sqnr_db={name: round(err, 2) for name, err in sensitive},
+        size_mb={"fp32": round(model.stat().st_size / 1e6, 3), "int8": round(out.stat().st_size / 1e6, 3)},
+        latency_ms_512=latency, int8_vs_fp32=compare(model, out, evals, multiple=multiple) if evals else None,
+        speedup=round(latency["fp32"] / latency["int8"], 2),
+    )
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> Report:
     p = argparse.ArgumentParser(prog="python -m train.quantize", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, required=True, help="FP32 generator ONNX")
     p.add_argument("--calib", nargs="+", required=True, help="photo folders for calibration (held-out photos skipped)")
@@ -183,16 +199,19 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     try:
-        report = quantize_model(args.model, args.calib, args.out, args.count, args.size, args.method,
-                                args.exclude_worst, args.eval, args.eval_count, args.holdout, args.multiple, args.seed)
+        report = quantize_model(args.model, args.calib, args.out, count=args.count, size=args.size,
+                                method=args.method, exclude_worst=args.exclude_worst, eval_photos=args.eval,
+                                eval_count=args.eval_count, holdout=args.holdout, multiple=args.multiple,
+                                seed=args.seed)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
+    args.out.with_suffix(".report.json").write_text(json.dumps(dataclasses.asdict(report), indent=2))
     print(f"{'':22}{'FP32':>10}{'INT8':>10}")
-    print(f"{'size (MB)':22}{report['size_mb']['fp32']:>10}{report['size_mb']['int8']:>10}")
-    print(f"{'latency 512² (ms)':22}{report['latency_ms_512']['fp32']:>10}{report['latency_ms_512']['int8']:>10}")
-    print(f"speed-up {report['speedup']}×; float nodes: {len(report['float_nodes'])}")
-    if report["int8_vs_fp32"]:
-        q = report["int8_vs_fp32"]
+    print(f"{'size (MB)':22}{report.size_mb['fp32']:>10}{report.size_mb['int8']:>10}")
+    print(f"{'latency 512² (ms)':22}{report.latency_ms_512['fp32']:>10}{report.latency_ms_512['int8']:>10}")
+    print(f"speed-up {report.speedup}×; float nodes: {len(report.float_nodes)}")
+    if report.int8_vs_fp32:
+        q = report.int8_vs_fp32
         print(f"INT8 vs FP32 on {q['photos']} held-out photos: PSNR {q['psnr_db']} dB (min {q['psnr_db_min']}), "
               f"SSIM {q['ssim']}")
     return report

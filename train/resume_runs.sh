@@ -1,29 +1,43 @@
 #!/usr/bin/env bash
-# (Re)start the face-model distillation runs in the background, one core each, niced, resumable:
-#   bash train/resume_runs.sh RUNS_DIR SHARED_DIR STYLE...      e.g. bash train/resume_runs.sh ~/animegan-runs ../shared cute shinkai
-# Each style's run folder continues from its last checkpoint; on a fresh machine it starts from the committed fp16
-# weights (weights/checkpoints/<style>.face.safetensors) when they exist. Logs: RUNS_DIR/<style>_face.log.
+# (Re)start distillation runs in the background, one core each, niced, resumable:
+#   bash train/resume_runs.sh RUNS_DIR SHARED_DIR RUN...      e.g. bash train/resume_runs.sh ~/animegan-runs ../shared cute_face shinkai_picture
+# RUN is <style>_face (the face model: U-Net on FFHQ-aligned 512² faces, teachers cute → style) or <style>_picture
+# (the whole-picture model: U-Net on held-in scenes and people at several scales, the style's own teacher).
+# Each run folder continues from its last checkpoint; on a fresh machine a run starts from the committed fp16 weights
+# (weights/checkpoints/<style>.face.safetensors or <style>.safetensors) when they are U-Net weights. Logs: RUNS_DIR/<RUN>.log.
 set -euo pipefail
 runs=$1 shared=$2
 shift 2
 cd "$(dirname "$0")/.."
 teachers=$shared/teachers
 faces=$runs/faces512
-if [ ! -d "$faces/train" ]; then
-  python -m train.align_faces --photos "$shared/photos/faces_hq" "$shared/photos/portraits" \
-    "$shared"/photos/faces/celebahq* "$shared"/photos/faces/deepface* --out "$faces"
-fi
-for style in "$@"; do
-  chain=("$teachers/cute.onnx")
-  [ "$style" = cute ] || chain+=("$teachers/$style.onnx")
-  out=$runs/${style}_face
+perceptual=(--perceptual "$teachers/mobilenet_v2_imagenet.onnx:feat_s4" --perceptual-weight 0.1)
+for run in "$@"; do
+  style=${run%_*} kind=${run##*_}
+  case $kind in
+    face)
+      if [ ! -d "$faces/train" ]; then
+        python -m train.align_faces --photos "$shared/photos/faces_hq" "$shared/photos/portraits" \
+          "$shared"/photos/faces/celebahq* "$shared"/photos/faces/deepface* --out "$faces"
+      fi
+      chain=("$teachers/cute.onnx")
+      [ "$style" = cute ] || chain+=("$teachers/$style.onnx")
+      data=(--teacher "${chain[@]}" --photos "$faces/train" --sizes 512)
+      committed=weights/checkpoints/$style.face.safetensors ;;
+    picture)
+      data=(--teacher "$teachers/$style.onnx" --sizes 384,512,640
+            --photos "$shared/photos/scenes" "$shared/photos/faces_hq" "$shared/photos/portraits")
+      committed=weights/checkpoints/$style.safetensors ;;
+    *) echo "unknown run $run: want <style>_face or <style>_picture" >&2; exit 2 ;;
+  esac
+  out=$runs/$run
   init=()
-  if [ ! -f "$out/last.safetensors" ] && [ -f "weights/checkpoints/$style.face.safetensors" ]; then
-    init=(--init "weights/checkpoints/$style.face.safetensors")
+  if [ ! -f "$out/last.safetensors" ] && [ -f "$committed" ] && python -c \
+      "import sys; from train.checkpoint import read_meta; sys.exit(read_meta(sys.argv[1]).get('arch') != 'unet')" "$committed"; then
+    init=(--init "$committed")
   fi
-  nohup nice -n 19 python -m train.distill --teacher "${chain[@]}" --arch unet --photos "$faces/train" \
-    --out "$out" --steps 20000 --batch 4 --crop 256 --sizes 512 --val-size 512 --val-count 16 \
-    --perceptual "$teachers/mobilenet_v2_imagenet.onnx:feat_s4" --perceptual-weight 0.1 \
-    --threads 1 --teacher-threads 1 --resume "${init[@]}" > "$runs/${style}_face.log" 2>&1 &
-  echo "started $style face run (pid $!): $out"
+  nohup nice -n 19 python -m train.distill "${data[@]}" --arch unet --out "$out" --steps 20000 --batch 4 --crop 256 \
+    --val-size 512 --val-count 16 "${perceptual[@]}" --threads 1 --teacher-threads 1 --resume "${init[@]}" \
+    > "$runs/$run.log" 2>&1 &
+  echo "started $run (pid $!): $out"
 done
