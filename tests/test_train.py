@@ -226,6 +226,14 @@ def test_unet_student_distils_from_a_teacher_chain_and_exports(face_run, tmp_pat
     result = evaluate.evaluate(fp32, [teacher_onnx, teacher_onnx], sorted((root / "faces").glob("*.jpg"))[:3],
                                size=128)
     assert result["photos"] == 3 and result["edit_captured"] < 1 and result["psnr_db"] > 0
+    cache = tmp_path / "targets"
+    from_cli = evaluate.main(["--student", str(fp32), "--teacher", str(teacher_onnx), str(teacher_onnx), "--photos",
+                              str(root / "faces"), "--holdout", "1", "--count", "3", "--size", "128",
+                              "--cache", str(cache)])
+    assert from_cli["photos"] == 3 and len(list(cache.glob("*.png"))) == 3       # the teacher's outputs, cached
+    assert evaluate.main(["--student", str(fp32), "--teacher", str(teacher_onnx), str(teacher_onnx), "--photos",
+                          str(root / "faces"), "--holdout", "1", "--count", "3", "--size", "128",
+                          "--cache", str(cache)]) == from_cli
 
 
 def test_bundle_writes_a_style_the_runtime_loads(distilled, face_run, photo_dirs, teacher_onnx, tmp_path, portrait):
