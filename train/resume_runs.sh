@@ -3,6 +3,8 @@
 #   bash train/resume_runs.sh RUNS_DIR SHARED_DIR RUN...      e.g. bash train/resume_runs.sh ~/animegan-runs ../shared cute_face shinkai_picture
 # RUN is <style>_face (the face model: U-Net on FFHQ-aligned 512² faces, teachers cute → style) or <style>_picture
 # (the whole-picture model: U-Net on held-in scenes and people at several scales, the style's own teacher).
+# STEPS=N (default 20000) ends the runs at step N, the learning rate following its cosine down to the floor by then:
+# a run resumed with a nearer N anneals (a later resume with a larger N warms it up again).
 # Each run folder continues from its last checkpoint; on a fresh machine a run starts from the committed fp16 weights
 # (weights/checkpoints/<style>.face.safetensors or <style>.safetensors) when they are U-Net weights. Logs: RUNS_DIR/<RUN>.log.
 set -euo pipefail
@@ -37,7 +39,7 @@ for run in "$@"; do
       "import sys; from train.checkpoint import read_meta; sys.exit(read_meta(sys.argv[1]).get('arch') != 'unet')" "$committed"; then
     init=(--init "$committed")
   fi
-  nohup nice -n 19 python -m train.distill "${data[@]}" --arch unet --out "$out" --steps 20000 --batch 4 --crop 256 \
+  nohup nice -n 19 python -m train.distill "${data[@]}" --arch unet --out "$out" --steps "${STEPS:-20000}" --batch 4 --crop 256 \
     --val-size 512 --val-count 16 "${perceptual[@]}" --threads 1 --teacher-threads 1 --resume "${init[@]}" \
     > "$runs/$run.log" 2>&1 &
   echo "started $run (pid $!): $out"
