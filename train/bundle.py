@@ -33,11 +33,14 @@ from train.quantize import METHODS, quantize_model
 from train.teachers import teacher_files, teacher_info
 
 STYLES = {
-    "hayao": ("Hayao", "Warm Ghibli-like colours and softened, painterly surfaces (learned from AnimeGANv2 Hayao)."),
-    "shinkai": ("Shinkai", "Bright, saturated Shinkai-film colours and light (learned from AnimeGANv3 Shinkai)."),
+    "hayao": ("Hayao", "Warm Ghibli-like colours and softened, painterly surfaces (learned from AnimeGANv2 Hayao); "
+                       "faces redrawn as anime faces, big eyes and smooth shading (face model: Cute, then Hayao)."),
+    "shinkai": ("Shinkai", "Bright, saturated Shinkai-film colours and light (learned from AnimeGANv3 Shinkai); faces "
+                           "with anime eyes and cel-shaded skin in that light (face model: Cute, then Shinkai)."),
     "cute": ("Cute portrait", "Smooth, cel-shaded skin and larger, darker anime eyes on faces (learned from "
                               "AnimeGANv3 tiny Cute); on scenes mostly a soft recolouring."),
-    "cartoon": ("Cartoon", "Flattened colour regions and darker edges (learned from White-box Cartoonization)."),
+    "cartoon": ("Cartoon", "Flattened colour regions and darker edges (learned from White-box Cartoonization); faces "
+                           "become clean cartoon faces with anime eyes (face model: Cute, then Cartoon)."),
     "hayao_v3": ("Hayao v3", "AnimeGANv3's take on the Hayao look: softer, more painterly."),
 }
 EXCLUDE_WORST = 2           # most quantization-sensitive nodes kept in float (beside the input conv and output tail)

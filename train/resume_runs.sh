@@ -6,7 +6,7 @@
 # STEPS=N (default 20000) ends the runs at step N, the learning rate following its cosine down to the floor by then:
 # a run resumed with a nearer N anneals (a later resume with a larger N warms it up again).
 # Each run folder continues from its last checkpoint; on a fresh machine a run starts from the committed fp16 weights
-# (weights/checkpoints/<style>.face.safetensors or <style>.safetensors) when they are U-Net weights. Logs: RUNS_DIR/<RUN>.log.
+# (weights/checkpoints/<style>.face.safetensors or <style>.picture.safetensors) when they are U-Net weights. Logs: RUNS_DIR/<RUN>.log.
 set -euo pipefail
 runs=$1 shared=$2
 shift 2
@@ -30,7 +30,7 @@ for run in "$@"; do
       # width 0.875 (0.81 M parameters, ~1.0 MB INT8): with a 1.3 MB face model a style stays under 2.5 MB
       data=(--teacher "$teachers/$style.onnx" --sizes 384,512,640 --width 0.875
             --photos "$shared/photos/scenes" "$shared/photos/faces_hq" "$shared/photos/portraits")
-      committed=weights/checkpoints/$style.safetensors ;;
+      committed=weights/checkpoints/$style.picture.safetensors ;;     # not shipped yet: the shipped one is $style.safetensors
     *) echo "unknown run $run: want <style>_face or <style>_picture" >&2; exit 2 ;;
   esac
   out=$runs/$run
