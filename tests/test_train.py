@@ -13,8 +13,9 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from tests.conftest import write_manifest
-from train import align_faces, bundle, distill, evaluate, export, push, quantize
+from train import align_faces, bundle, distill, evaluate, export, metrics, push, quantize
 from train.checkpoint import read_meta
+from train.losses import high_pass
 from train.metrics import EditCaptured
 from train.model import Discriminator, Generator, UNetGenerator, build_generator, count_parameters
 from train.teachers import TeacherChain
@@ -103,6 +104,12 @@ def test_edit_captured_is_100_for_the_teacher_and_0_for_the_photo(portrait):
         scores[name] = (captured.edit, captured.detail)
     assert scores["teacher"] == (1.0, 1.0) and scores["photo"] == (0.0, 0.0)
     assert 0.7 < scores["halfway"][0] < 0.8    # half the change leaves a quarter of the squared error
+
+
+def test_detail_loss_band_is_the_band_detail_captured_measures(portrait):
+    band = high_pass(torch.from_numpy(portrait.astype(np.float64)).permute(2, 0, 1)[None])[0].permute(1, 2, 0)
+    assert np.abs(band.numpy() - metrics.high_pass(portrait)).max() < 1e-9
+    assert band.abs().mean() > 1          # a real photo has detail
 
 
 def test_teacher_chain_applies_its_teachers_in_order(teacher_onnx, portrait):
@@ -207,12 +214,13 @@ def test_quantization_gives_a_smaller_close_int8_model(distilled, photo_dirs, tm
 
 @pytest.fixture(scope="module")
 def face_run(tmp_path_factory, photo_dirs, teacher_onnx) -> Path:
-    """A 3-step U-Net face model distilled from a chain of two teachers."""
+    """A 3-step U-Net face model distilled from a chain of two teachers, every loss term on."""
     root, _ = photo_dirs
     out = tmp_path_factory.mktemp("face") / "face_run"
     distill.distill(distill.DistillConfig(teachers=[teacher_onnx, teacher_onnx], arch="unet", width=0.5,
                                           photos=[root / "faces"], out=out, steps=3, batch=2, crop=64, sizes=(96,),
-                                          val_every=3, val_count=2, val_size=96, holdout=0.2))
+                                          val_every=3, val_count=2, val_size=96, holdout=0.2,
+                                          detail_weight=1.0, adv_weight=0.01))
     return out
 
 
@@ -221,6 +229,7 @@ def test_unet_student_distils_from_a_teacher_chain_and_exports(face_run, tmp_pat
     out = face_run
     meta = read_meta(out / "last.safetensors")
     assert meta["arch"] == "unet" and meta["teachers"] == ["teacher", "teacher"] and meta["multiple"] == 16
+    assert meta["detail_weight"] == 1.0 and meta["adv_weight"] == 0.01
     fp32 = tmp_path / "face.onnx"
     assert export.main(["--checkpoint", str(out / "last.safetensors"), "--out", str(fp32)]) < 1e-4
     result = evaluate.evaluate(fp32, [teacher_onnx, teacher_onnx], sorted((root / "faces").glob("*.jpg"))[:3],

@@ -5,7 +5,7 @@
 
 Teacher targets are computed once with onnxruntime (in a background thread, so training starts at once) and cached
 as PNG under ``--out/targets``. Each photo is used at one of several scales (``--sizes``); batches are random crops.
-Loss: L1 (+ perceptual L1 on frozen CNN features, + optional LSGAN adversarial fine-tune). Validation PSNR/SSIM
+Loss: L1 (+ perceptual L1 on frozen CNN features, + L1 on the detail band, + optional LSGAN adversarial fine-tune). Validation PSNR/SSIM
 against the teacher on held-out photos, steps/s and the learning rate go to TensorBoard and the console; sample grids
 to ``--out/samples``. Runs on CUDA when available, else on the CPU. Checkpoints (safetensors) every
 ``--ckpt-every`` steps: ``last`` (resumable with ``--resume``) and ``best`` (highest validation PSNR). From Python:
@@ -31,7 +31,7 @@ from train.checkpoint import load_checkpoint, load_weights, read_meta, save_chec
 from train.data import (PairPool, cached_teacher_output, held_out_photos, list_images, read_rgb, resize_short_side,
                         rgb_to_tensor, split_holdout, tensor_to_rgb, write_rgb)
 from train.features import load_feature_network
-from train.losses import lsgan_d_loss, lsgan_g_loss
+from train.losses import high_pass, lsgan_d_loss, lsgan_g_loss
 from train.metrics import EditCaptured, psnr, ssim
 from train.model import ARCHITECTURES, Discriminator, build_generator, generator_multiple
 from train.teachers import TeacherChain
@@ -58,6 +58,7 @@ class DistillConfig:
     clip_grad: float = 1.0
     perceptual: str | None = None
     perceptual_weight: float = 0.1
+    detail_weight: float = 0.0
     adv_weight: float = 0.0
     multiple: int = 8
     holdout: float = 0.1
@@ -98,6 +99,8 @@ def parse_config(argv: list[str] | None = None) -> DistillConfig:
     p.add_argument("--clip-grad", type=float, default=default.clip_grad, help="gradient norm clip (0 disables)")
     p.add_argument("--perceptual", help="feature network for a perceptual loss: model.onnx[:tap] or vgg19.pth")
     p.add_argument("--perceptual-weight", type=float, default=default.perceptual_weight)
+    p.add_argument("--detail-weight", type=float, default=default.detail_weight,
+                   help="weight of an L1 term on the detail band (image − Gaussian blur σ = 2 px), 0 = off")
     p.add_argument("--adv-weight", type=float, default=default.adv_weight,
                    help="LSGAN fine-tune weight (0 = L1/perceptual only)")
     p.add_argument("--multiple", type=int, default=default.multiple,
@@ -234,7 +237,7 @@ def distill(config: DistillConfig) -> dict:
                  "batch": config.batch, "lr": config.lr,
                  "perceptual": config.perceptual and Path(config.perceptual).name,
                  "perceptual_weight": config.perceptual_weight if config.perceptual else 0.0,
-                 "adv_weight": config.adv_weight}
+                 "detail_weight": config.detail_weight, "adv_weight": config.adv_weight}
     history_file = config.out / "history.jsonl"
     writer = SummaryWriter(str(config.out / "tb"))
     pool.wait_for(config.batch)
@@ -258,6 +261,8 @@ def distill(config: DistillConfig) -> dict:
         loss = loss_l1
         if features is not None:
             loss = loss + config.perceptual_weight * F.l1_loss(features(out), features(targets))
+        if config.detail_weight:
+            loss = loss + config.detail_weight * F.l1_loss(high_pass(out), high_pass(targets))
         if disc is not None:
             loss = loss + config.adv_weight * lsgan_g_loss(disc(out))
         optimizer.zero_grad(set_to_none=True)

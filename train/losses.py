@@ -2,6 +2,7 @@
 variation; plus the per-style weight presets of the original recipe."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,19 @@ PRESETS: dict[str, LossWeights] = {
     "shinkai": LossWeights(content=1.2, style=2.0, color=10.0, tv=1.0, d_smooth=0.8),
     "paprika": LossWeights(content=2.0, style=0.6, color=50.0, tv=0.1, d_smooth=0.005),
 }
+
+
+def high_pass(images: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
+    """The detail band of NCHW images: themselves minus their Gaussian blur (σ in px, reflected borders), the band
+    ``train.metrics.high_pass`` measures *detail captured* on."""
+    radius = math.ceil(4 * sigma)
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device) / sigma) ** 2)
+    taps = taps / taps.sum()
+    channels = images.shape[1]
+    blurred = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    blurred = F.conv2d(blurred, taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    blurred = F.conv2d(blurred, taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+    return images - blurred
 
 
 def lsgan_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
