@@ -302,6 +302,7 @@ def test_contact_sheets_and_styles_table(tiny_weights, teacher_onnx, tmp_path):
     assert contact_sheet.keep_colors_sheet(registry).shape[0] >= 2 * contact_sheet.CELL      # two rows
     assert contact_sheet.faces_sheet(registry).shape[0] > 2 * 384
     assert contact_sheet.face_crops_sheet(registry, teachers, crop=128).shape[:2] == (128, 3 * 128 + 2 * 6)
+    assert contact_sheet.scene_crops_sheet(registry, teachers, crop=128).shape[:2] == (128, 6 * 128 + 5 * 6)
     table = contact_sheet.styles_table(registry)
     assert "| `teacher` | Tiny test style | 50% / 25% | 81% / 61% (scenes) | 30.0 dB" in table
 

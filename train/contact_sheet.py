@@ -6,6 +6,7 @@
 ``docs/faces.jpg``: a portrait stylized as a whole picture vs with the aligned face pass, with a close-up of the face.
 ``docs/keep_colors.jpg``: the ways to keep a photo's colours under a style's light compared (Lab was chosen).
 ``docs/face_crops.jpg``: 1:1 crops of the aligned face (what the face pass sees) — photo | the face teacher(s) | ours.
+``docs/scene_crops.jpg``: 1:1 crops of the example scenes at 512 px short side (as measured) — photo | teacher | ours.
 The README's styles table is rewritten from ``weights/manifest.json``.
 Only the bundled public-domain examples (docs/examples) are used, so the sheets may be committed.
 """
@@ -24,12 +25,14 @@ from animegan.imageio import fit_within, load_picture
 from animegan.options import FULL_RESOLUTION
 from animegan.registry import Registry
 from animegan.stylizer import Stylizer
+from train.data import resize_short_side
 from train.teachers import TeacherChain, teacher_files
 from train.sheets import fit_height, grid
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PORTRAIT = DOCS / "examples" / "portrait_astronaut.jpg"
 SCENE = DOCS / "examples" / "scene_coffee.jpg"
+SCENES = (SCENE, DOCS / "examples" / "scene_rocket.jpg")
 CELL = 256
 
 
@@ -91,6 +94,25 @@ def face_crops_sheet(registry: Registry, teachers: Path, crop: int = 320) -> np.
         rows.append([labelled(centre(aligned), "photo (aligned face)", crop),
                      labelled(centre(teacher(aligned)), "teacher: " + " then ".join(chain), crop),
                      labelled(centre(stylizer.face_generator(style.id)(aligned)), f"ours (INT8): {style.name}", crop)])
+    return grid(rows)
+
+
+def scene_crops_sheet(registry: Registry, teachers: Path, crop: int = 320) -> np.ndarray:
+    """One row per style: the central ``crop``² of each example scene at 512 px short side (the scale the scenes are
+    measured at), at 1:1 — photo | the style's teacher | our whole-picture model."""
+    stylizer = Stylizer(registry)
+    scenes = [resize_short_side(load_picture(path).rgb, 512) for path in SCENES]
+    rows = []
+    for style in registry.available():
+        teacher = TeacherChain(teacher_files(teachers, [style.id]))
+        row = []
+        for rgb in scenes:
+            top, left = (rgb.shape[0] - crop) // 2, (rgb.shape[1] - crop) // 2
+            ours = np.asarray(stylizer.stylize(rgb, style.id, faces=False, max_size=FULL_RESOLUTION))
+            for picture, caption in ((rgb, "photo (scene)"), (teacher(rgb), f"teacher: {style.id}"),
+                                     (ours, f"ours (INT8): {style.name}")):
+                row.append(labelled(picture[top:top + crop, left:left + crop], caption, crop))
+        rows.append(row)
     return grid(rows)
 
 
@@ -156,8 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     Image.fromarray(faces_sheet(registry)).save(args.out / "faces.jpg", quality=88)
     Image.fromarray(keep_colors_sheet(registry)).save(args.out / "keep_colors.jpg", quality=88)
     Image.fromarray(face_crops_sheet(registry, args.teachers)).save(args.out / "face_crops.jpg", quality=90)
+    Image.fromarray(scene_crops_sheet(registry, args.teachers)).save(args.out / "scene_crops.jpg", quality=90)
     update_readme(DOCS.parent / "README.md", styles_table(registry))
-    print(f"wrote {args.out / 'styles.jpg'}, {args.out / 'faces.jpg'} and the README styles table")
+    print(f"wrote the contact sheets to {args.out} and the README styles table")
 
 
 if __name__ == "__main__":

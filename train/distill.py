@@ -7,9 +7,9 @@ Teacher targets are computed once with onnxruntime (in a background thread, so t
 as PNG under ``--out/targets``. Each photo is used at one of several scales (``--sizes``); batches are random crops.
 Loss: L1 (+ perceptual L1 on frozen CNN features, + L1 on the detail band, + optional LSGAN adversarial fine-tune).
 Validation PSNR/SSIM, edit and detail captured against the teacher on held-out photos, steps/s and the learning rate
-go to TensorBoard and the console; sample grids to ``--out/samples``. Runs on CUDA when available, else on the CPU. Checkpoints (safetensors) every
-``--ckpt-every`` steps: ``last`` (resumable with ``--resume``) and ``best`` (highest validation PSNR). From Python:
-``distill(DistillConfig(teachers=[...], photos=[...], out=...))``, the same fields as the flags.
+go to TensorBoard and the console; sample grids to ``--out/samples``. Runs on CUDA when available, else on the
+CPU. Checkpoints (safetensors) every ``--ckpt-every`` steps: ``last`` (resumable with ``--resume``) and ``best``
+(highest validation PSNR). From Python: ``distill(DistillConfig(teachers=[...], photos=[...], out=...))``, the same fields as the flags.
 """
 from __future__ import annotations
 
