@@ -283,7 +283,16 @@ def test_bundle_writes_a_style_the_runtime_loads(distilled, face_run, photo_dirs
     assert stylizer.stylize(portrait, "teacher").size == (512, 512)
 
 
-def test_contact_sheets_and_styles_table(tiny_weights, teacher_onnx, tmp_path):
+@pytest.fixture(scope="module")
+def teachers_folder(tmp_path_factory, teacher_onnx) -> Path:
+    """A teachers folder (teachers.json + ONNX) whose one teacher is ``teacher_onnx``, style id 'teacher'."""
+    teachers = tmp_path_factory.mktemp("teachers")
+    shutil.copy(teacher_onnx, teachers / "teacher.onnx")
+    (teachers / "teachers.json").write_text(json.dumps({"styles": {"teacher": {"file": "teacher.onnx"}}}))
+    return teachers
+
+
+def test_contact_sheets_and_styles_table(tiny_weights, teachers_folder, tmp_path):
     from animegan import Registry
     from train import contact_sheet
 
@@ -293,10 +302,7 @@ def test_contact_sheets_and_styles_table(tiny_weights, teacher_onnx, tmp_path):
                                                 "faces": {"edit_captured": 0.5, "detail_captured": 0.25},
                                                 "photos_measured": ["scenes"]},
                                        lineage={"steps": 7}))
-    teachers = tmp_path / "teachers"
-    teachers.mkdir()
-    shutil.copy(teacher_onnx, teachers / "teacher.onnx")
-    (teachers / "teachers.json").write_text(json.dumps({"styles": {"teacher": {"file": "teacher.onnx"}}}))
+    teachers = teachers_folder
     sheet = contact_sheet.styles_sheet(registry, teachers)
     assert sheet.shape[0] == contact_sheet.CELL and sheet.shape[1] > 5 * contact_sheet.CELL   # one row, six cells
     assert contact_sheet.keep_colors_sheet(registry).shape[0] >= 2 * contact_sheet.CELL      # two rows
@@ -320,6 +326,26 @@ def test_fairness_reads_utkface_groups_and_measures_skin_on_the_face(portrait):
     lighter = np.clip(portrait.astype(int) + 20, 0, 255).astype(np.uint8)
     d_l, d_e = fairness.skin_shift(portrait, lighter, mask)
     assert d_l > 3 and d_e >= d_l and fairness.skin_shift(portrait, portrait, mask) == (0.0, 0.0)
+
+
+def test_fairness_measures_students_and_teachers_in_our_place(tiny_weights, teachers_folder, tmp_path, portrait):
+    from animegan import Registry
+    from train import fairness
+
+    shutil.copy(tiny_weights / "tiny.onnx", tmp_path / "tiny.onnx")
+    registry = Registry(write_manifest(tmp_path, tmp_path / "tiny.onnx", style_id="teacher"))
+    photos = [tmp_path / "30_1_1_2017.jpg", tmp_path / "30_0_0_2017.jpg"]      # the same face labelled Black, White
+    for photo in photos:
+        Image.fromarray(portrait).save(photo)
+    identity = evaluate.FaceIdentity()
+    unchanged = fairness.measure(lambda rgb: rgb, photos, identity)
+    assert unchanged == {group: {"faces": 1, "identity_kept": 1.0, "skin_dL": 0.0, "skin_dE": 0.0}
+                         for group in ("Black", "White")}
+    teachers = {"teacher": fairness.measure(fairness.teachers_in_our_place(registry, "teacher", teachers_folder),
+                                            photos, identity)}
+    assert teachers["teacher"]["Black"]["skin_dE"] > 3         # the warm grading, through the whole face pass
+    table = fairness.table({"teacher": unchanged}, teachers)
+    assert f"| teacher | Black | 1 | 100% ({teachers['teacher']['Black']['identity_kept']:.0%}) | +0.0 (" in table
 
 
 def test_push_dry_run_writes_a_complete_hub_folder(tiny_weights, tmp_path, portrait_file):

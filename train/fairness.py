@@ -8,6 +8,9 @@ For held-out photos of each group, every bundled style is run with the face pass
 - *identity kept*: dlib's face descriptor of the result within 0.6 of the photo's (the usual same-person threshold);
 - *skin shift*: the change of mean CIELAB colour over the skin (cheeks, forehead, nose: the landmark hull without
   eyes, brows and mouth): ΔL* (lightening is positive) and ΔE (the whole colour change).
+With ``--teachers DIR`` the same is measured for the teachers in our place (the style's teacher on the whole picture,
+its face teachers on the aligned faces, pasted back the same way), so a shift the student adds shows apart from the
+one it learned.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import argparse
 import json
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -25,6 +29,7 @@ from animegan.registry import Registry
 from animegan.stylizer import Stylizer
 from train.data import is_held_out, list_images, read_rgb
 from train.evaluate import IDENTITY_THRESHOLD, FaceIdentity
+from train.teachers import TeacherChain, teacher_files
 
 GROUPS = {"0": "White", "1": "Black", "2": "Asian", "3": "Indian", "4": "Others"}
 UPSCALE_TO = 400    # UTKFace crops are 200 px: upscaled so the face pass sees them as a phone photo would
@@ -51,8 +56,18 @@ def skin_shift(photo: np.ndarray, result: np.ndarray, mask: np.ndarray) -> tuple
     return float(lab[1][0] - lab[0][0]), float(np.linalg.norm(lab[1] - lab[0]))
 
 
-def measure(stylizer: Stylizer, style: str, photos: list[Path], identity: FaceIdentity) -> dict[str, dict]:
-    """Per group: faces measured, identity kept, mean ΔL* and ΔE of the skin."""
+def teachers_in_our_place(registry: Registry, style: str, teachers: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """The whole pipeline with the teachers instead of our students: the style's teacher on the picture, its face
+    teachers (the chain its face model learned from) on every aligned face."""
+    entry = registry.get(style)
+    whole = TeacherChain(teacher_files(teachers, [style]))
+    face = TeacherChain(teacher_files(teachers, list(entry.face.teachers) if entry.face else [style]))
+    pipeline = FacePipeline()
+    return lambda rgb: pipeline.enhance(rgb, whole(rgb), face)
+
+
+def measure(stylize: Callable[[np.ndarray], np.ndarray], photos: list[Path], identity: FaceIdentity) -> dict[str, dict]:
+    """Per group: faces measured, identity kept, mean ΔL* and ΔE of the skin after ``stylize`` (a whole pipeline)."""
     pipeline = FacePipeline()
     rows: dict[str, list[tuple[bool, float, float]]] = defaultdict(list)
     for path in photos:
@@ -62,7 +77,7 @@ def measure(stylizer: Stylizer, style: str, photos: list[Path], identity: FaceId
         faces = pipeline.detect(rgb)
         if not faces:
             continue
-        result = np.asarray(stylizer.stylize(rgb, style, faces=True))
+        result = stylize(rgb)
         box = identity.face_box(rgb)
         if box is None:
             continue
@@ -74,13 +89,15 @@ def measure(stylizer: Stylizer, style: str, photos: list[Path], identity: FaceId
             for group, r in sorted(rows.items())}
 
 
-def table(results: dict[str, dict[str, dict]]) -> str:
-    """Markdown: one row per style and group."""
+def table(results: dict[str, dict[str, dict]], teachers: dict[str, dict[str, dict]] | None = None) -> str:
+    """Markdown: one row per style and group (with the teachers' numbers in brackets when measured)."""
     lines = ["| style | group | faces | identity kept | skin ΔL* | skin ΔE |", "| --- | --- | ---: | ---: | ---: | ---: |"]
     for style, groups in results.items():
         for group, m in groups.items():
-            lines.append(f"| {style} | {group} | {m['faces']} | {m['identity_kept']:.0%} | {m['skin_dL']:+.1f} | "
-                         f"{m['skin_dE']:.1f} |")
+            t = (teachers or {}).get(style, {}).get(group)
+            ref = (lambda key, fmt: f" ({format(t[key], fmt)})") if t else (lambda key, fmt: "")  # noqa: E731
+            lines.append(f"| {style} | {group} | {m['faces']} | {m['identity_kept']:.0%}{ref('identity_kept', '.0%')} | "
+                         f"{m['skin_dL']:+.1f}{ref('skin_dL', '+.1f')} | {m['skin_dE']:.1f}{ref('skin_dE', '.1f')} |")
     return "\n".join(lines)
 
 
@@ -90,6 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--per-group", type=int, default=20, help="held-out photos per group")
     p.add_argument("--styles", nargs="*", help="style ids (default: every bundled style)")
     p.add_argument("--holdout", type=float, default=0.1)
+    p.add_argument("--teachers", type=Path, help="teachers folder: also measure the teachers in our place")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -103,11 +121,14 @@ def main(argv: list[str] | None = None) -> dict:
     registry = Registry()
     stylizer, identity = Stylizer(registry), FaceIdentity()
     styles = args.styles or [s.id for s in registry.available()]
-    results = {style: measure(stylizer, style, photos, identity) for style in styles}
-    print(table(results))
+    results = {style: measure(lambda rgb, style=style: np.asarray(stylizer.stylize(rgb, style, faces=True)), photos,
+                              identity) for style in styles}
+    teachers = {style: measure(teachers_in_our_place(registry, style, args.teachers), photos, identity)
+                for style in styles} if args.teachers else None
+    print(table(results, teachers))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    return results
+        args.json.write_text(json.dumps({"students": results, "teachers": teachers}, indent=2))
+    return {"students": results, "teachers": teachers}
 
 
 if __name__ == "__main__":
