@@ -6,7 +6,7 @@
 ``docs/faces.jpg``: a portrait stylized as a whole picture vs with the aligned face pass, with a close-up of the face.
 ``docs/keep_colors.jpg``: the ways to keep a photo's colours under a style's light compared (Lab was chosen).
 ``docs/face_crops.jpg``: 1:1 crops of the aligned face (what the face pass sees) — photo | the face teacher(s) | ours.
-``docs/scene_crops.jpg``: 1:1 crops of the example scenes at 512 px short side (as measured) — photo | teacher | ours.
+``docs/scene_crops.jpg``: 1:1 crops (where the detail is) of the example scenes at 512 px short side (as measured) — photo | teacher | ours.
 The README's styles table is rewritten from ``weights/manifest.json``.
 Only the bundled public-domain examples (docs/examples) are used, so the sheets may be committed.
 """
@@ -26,6 +26,7 @@ from animegan.options import FULL_RESOLUTION
 from animegan.registry import Registry
 from animegan.stylizer import Stylizer
 from train.data import resize_short_side
+from train.metrics import high_pass
 from train.teachers import TeacherChain, teacher_files
 from train.sheets import fit_height, grid
 
@@ -97,9 +98,18 @@ def face_crops_sheet(registry: Registry, teachers: Path, crop: int = 320) -> np.
     return grid(rows)
 
 
+def busiest_window(rgb: np.ndarray, crop: int) -> tuple[int, int]:
+    """(top, left) of the ``crop``² window with the most detail (high-pass energy), on a grid of ``crop`` / 4 steps."""
+    energy = high_pass(rgb) ** 2
+    h, w = rgb.shape[:2]
+    windows = [(top, left) for top in range(0, h - crop + 1, max(1, crop // 4))
+               for left in range(0, w - crop + 1, max(1, crop // 4))]
+    return max(windows, key=lambda tl: energy[tl[0]:tl[0] + crop, tl[1]:tl[1] + crop].sum())
+
+
 def scene_crops_sheet(registry: Registry, teachers: Path, crop: int = 320) -> np.ndarray:
-    """One row per style: the central ``crop``² of each example scene at 512 px short side (the scale the scenes are
-    measured at), at 1:1 — photo | the style's teacher | our whole-picture model."""
+    """One row per style: the ``crop``² window with the most detail of each example scene at 512 px short side (the
+    scale the scenes are measured at), at 1:1 — photo | the style's teacher | our whole-picture model."""
     stylizer = Stylizer(registry)
     scenes = [resize_short_side(load_picture(path).rgb, 512) for path in SCENES]
     rows = []
@@ -107,7 +117,7 @@ def scene_crops_sheet(registry: Registry, teachers: Path, crop: int = 320) -> np
         teacher = TeacherChain(teacher_files(teachers, [style.id]))
         row = []
         for rgb in scenes:
-            top, left = (rgb.shape[0] - crop) // 2, (rgb.shape[1] - crop) // 2
+            top, left = busiest_window(rgb, crop)
             ours = np.asarray(stylizer.stylize(rgb, style.id, faces=False, max_size=FULL_RESOLUTION))
             for picture, caption in ((rgb, "photo (scene)"), (teacher(rgb), f"teacher: {style.id}"),
                                      (ours, f"ours (INT8): {style.name}")):
