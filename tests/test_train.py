@@ -14,10 +14,11 @@ from PIL import Image
 
 from tests.conftest import write_manifest
 from train import align_faces, bundle, distill, evaluate, export, metrics, push, quantize
-from train.checkpoint import read_meta
+from train.checkpoint import load_weights, read_meta, save_checkpoint
 from train.losses import high_pass
 from train.metrics import EditCaptured
-from train.model import Discriminator, Generator, UNetGenerator, build_generator, count_parameters
+from train.model import (ContextGenerator, Discriminator, FastGenerator, Generator, UNetGenerator, build_generator,
+                         count_parameters)
 from train.teachers import TeacherChain
 from train.train import TrainConfig, train
 
@@ -77,7 +78,8 @@ def test_generators_have_the_documented_sizes():
     assert 2.0e6 < count_parameters(Generator()) < 2.3e6
     assert 0.9e6 < count_parameters(UNetGenerator()) < 1.2e6
     x = torch.rand(1, 3, 48, 64) * 2 - 1
-    for arch in ("classic", "fast", "unet"):
+    assert 0.9e6 < count_parameters(ContextGenerator()) < 1.0e6    # ~1.2 MB INT8: beside a face model, < 2.5 MB
+    for arch in ("classic", "fast", "unet", "context"):
         y = build_generator(arch, 0.5)(x)
         assert y.shape == x.shape and y.abs().max() <= 1
     assert Discriminator()(x).shape[:2] == (1, 1)
@@ -92,6 +94,29 @@ def test_unet_student_starts_as_the_identity_and_sees_a_whole_face():
     model(x)[0, :, 128, 128].sum().backward()
     seen = (x.grad[0].abs().sum(0) > 0).nonzero()
     assert (seen.max(0).values - seen.min(0).values >= 200).all(), "one output pixel depends on a >200 px window"
+
+
+def test_context_student_grows_from_a_fast_one_and_sees_a_whole_face(tmp_path):
+    torch.manual_seed(0)
+    fast = FastGenerator().eval()
+    for module in fast.modules():          # a 'trained' fast student: every weight non-zero, output not saturated
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.normal_(module.weight, std=0.02)
+    save_checkpoint(tmp_path / "fast.safetensors", {"generator": fast}, {}, {"arch": "fast", "width": 1.0})
+    grown = ContextGenerator()
+    with pytest.raises(RuntimeError, match="context_down"):
+        load_weights(tmp_path / "fast.safetensors", grown)      # only the context branch may be missing
+    load_weights(tmp_path / "fast.safetensors", grown, optional=grown.CONTEXT_MODULES)
+    grown.eval()
+    x = torch.rand(1, 3, 256, 256) * 2 - 1
+    assert torch.equal(grown(x), fast(x))                        # starts as exactly the fast student
+    torch.nn.init.normal_(grown.context_up[-1][1].weight, std=0.1)
+    x.requires_grad_(True)
+    grown(x)[0, :, 128, 128].sum().backward()
+    seen = (x.grad[0].abs().sum(0) > 0).nonzero()
+    assert (seen.max(0).values - seen.min(0).values >= 200).all(), "one output pixel depends on a >200 px window"
+    save_checkpoint(tmp_path / "grown.safetensors", {"generator": grown}, {}, {"arch": "context", "width": 1.0})
+    assert export.main(["--checkpoint", str(tmp_path / "grown.safetensors"), "--out", str(tmp_path / "grown.onnx")]) < 1e-4
 
 
 def test_edit_captured_is_100_for_the_teacher_and_0_for_the_photo(portrait):
@@ -350,7 +375,6 @@ def test_fairness_measures_students_and_teachers_in_our_place(tiny_weights, teac
 
 def test_push_dry_run_writes_a_complete_hub_folder(tiny_weights, tmp_path, portrait_file):
     from train.card import hub_files
-    from train.checkpoint import save_checkpoint
 
     manifest = write_manifest(tmp_path, tiny_weights / "tiny.onnx",
                               lineage={"teacher": "teacher.onnx", "steps": 6}, metrics={"psnr_db": 30.1})

@@ -96,6 +96,7 @@ def build_model(run: Path, teachers_dir: Path, out: Path, calib: list[Path], eva
     lineage = {
         "teachers": teachers, "method": "distillation from random init (train.distill): L1"
         + (f" + {meta['perceptual_weight']} × perceptual ({meta['perceptual']})" if meta.get("perceptual") else "")
+        + (f" + {meta['detail_weight']} × detail-band L1" if meta.get("detail_weight") else "")
         + (f" + {meta['adv_weight']} × LSGAN" if meta.get("adv_weight") else ""),
         "photos": [Path(p).name for p in meta.get("photos", [])], "train_photos": meta.get("train_photos"),
         "steps": meta.get("step"), "wall_hours": round(float(meta.get("wall_seconds", 0)) / 3600, 2),

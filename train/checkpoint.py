@@ -48,14 +48,16 @@ def read_meta(path: Path) -> dict[str, Any]:
         return json.loads((f.metadata() or {}).get("meta", "{}"))
 
 
-def load_weights(path: Path, model: torch.nn.Module, name: str = "generator") -> None:
-    """Load one model's weights (any float dtype, e.g. fp16 published weights) into ``model``."""
+def load_weights(path: Path, model: torch.nn.Module, name: str = "generator", optional: tuple[str, ...] = ()) -> None:
+    """Load one model's weights (any float dtype, e.g. fp16 published weights) into ``model``; the submodules named
+    in ``optional`` keep their initial weights when the file lacks them (a model grown from a smaller one)."""
     prefix = f"{name}."
     state = {k[len(prefix):]: v for k, v in load_file(str(path)).items() if k.startswith(prefix)}
     if not state:
         raise KeyError(f"{path} holds no weights for {name!r}")
     reference = model.state_dict()
-    model.load_state_dict({k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()})
+    kept = {k: v for k, v in reference.items() if k not in state and k.split(".")[0] in optional}
+    model.load_state_dict({**kept, **{k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}})
 
 
 def load_checkpoint(path: Path, models: dict[str, torch.nn.Module],

@@ -85,8 +85,9 @@ def parse_config(argv: list[str] | None = None) -> DistillConfig:
     p.add_argument("--steps", type=int, default=default.steps, help="total optimisation steps")
     p.add_argument("--resume", action="store_true", help="continue from --out/last.safetensors")
     p.add_argument("--init", type=Path,
-                   help="start from these generator weights (e.g. committed fp16 weights); with --resume and no "
-                        "last checkpoint yet, the step count continues from the file's metadata")
+                   help="start from these generator weights (e.g. committed fp16 weights; a fast student's for "
+                        "--arch context); with --resume and no last checkpoint yet, the step count continues from the "
+                        "file's metadata")
     p.add_argument("--arch", choices=ARCHITECTURES, default=default.arch, help="student architecture")
     p.add_argument("--width", type=float, default=default.width, help="student width multiplier")
     p.add_argument("--batch", type=int, default=default.batch)
@@ -188,8 +189,8 @@ def restore(config: DistillConfig, models: dict[str, torch.nn.Module],
         meta = load_checkpoint(last, models, optimizers)
         print(f"resumed from {last} at step {meta['step']}")
         return int(meta["step"]), float(meta.get("best_psnr", -1.0)), float(meta.get("wall_seconds", 0.0))
-    if config.init:
-        load_weights(config.init, models["generator"])
+    if config.init:   # a ContextGenerator may start from a FastGenerator's weights
+        load_weights(config.init, models["generator"], optional=getattr(models["generator"], "CONTEXT_MODULES", ()))
         meta = read_meta(config.init) if config.resume else {}
         step = int(meta.get("step", 0))
         print(f"initialised generator from {config.init} (step {step})")

@@ -13,6 +13,9 @@ All generators map NCHW RGB images in [-1, 1] to NCHW RGB images in [-1, 1] of t
 * ``UNetGenerator``  — the student that sees a whole face: five levels (16-32-64-96-128 channels), its bottleneck
                        at 1/16 like the teachers' (a ~300 px receptive field at 512²), built from the same INT8-friendly
                        parts as ``FastGenerator``; little work at full resolution, so it is also cheaper.
+* ``ContextGenerator`` — ``FastGenerator`` (all its work at full resolution for local detail) plus a context branch
+                       down to 1/16 that sees what the teachers see; starts as exactly the ``FastGenerator`` it is
+                       grown from, so a trained whole-picture student can be initialised into it.
 * ``Discriminator``  — the AnimeGANv2 patch discriminator (spectral norm, LayerNorm-style norm, LeakyReLU 0.2).
 """
 from __future__ import annotations
@@ -22,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-ARCHITECTURES = ("classic", "fast", "unet")
+ARCHITECTURES = ("classic", "fast", "unet", "context")
 
 
 def _ch(channels: int, width: float) -> int:
@@ -177,6 +180,41 @@ class UNetGenerator(nn.Module):
         return torch.clamp(x + self.out_layer(out), -1.0, 1.0)
 
 
+class ContextGenerator(FastGenerator):
+    """``FastGenerator`` plus a context branch: from its 1/4 features two more stride-2 levels down to 1/16 (the
+    teachers' depth, a ~300 px view), inverted residual blocks there, and back up (nearest) onto the 1/4 features
+    before the bottleneck. The branch ends in a BatchNorm with zero scale, so the model starts as exactly the
+    ``FastGenerator`` whose weights it is initialised from (``CONTEXT_MODULES`` may be missing from them).
+
+    H and W must be multiples of 16."""
+
+    MULTIPLE = 16
+    CONTEXT_MODULES = ("context_down", "context_up")
+
+    def __init__(self, width: float = 1.0, blocks: int = 4, context_blocks: int = 3):
+        super().__init__(width, blocks)
+        c128, c64 = _ch(128, width), _ch(64, width)
+        self.context_down = nn.Sequential(ConvBNReLU(c128, c64, stride=2), ConvBNReLU(c64, c64, stride=2),
+                                          *[FastInvertedResBlock(c64) for _ in range(context_blocks)])
+        self.context_up = nn.Sequential(ConvBNReLU(c64, c64), ConvBNReLU(c64, c128, relu=False))
+        nn.init.zeros_(self.context_up[-1][1].weight)   # the branch adds nothing until it has learned something
+
+    def context(self, quarter: torch.Tensor) -> torch.Tensor:
+        """What the view down to 1/16 adds to the 1/4 features."""
+        out = self.context_down(quarter)
+        out = self.context_up[0](F.interpolate(out, scale_factor=2.0, mode="nearest"))
+        return self.context_up[1](F.interpolate(out, scale_factor=2.0, mode="nearest"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        full = self.enc_full(x)
+        half = self.enc_half(full)
+        quarter = self.enc_quarter(half)
+        quarter = self.bottleneck(quarter + self.context(quarter))
+        up = self.dec_half(F.interpolate(quarter, scale_factor=2.0, mode="nearest")) + half
+        up = self.dec_full(F.interpolate(up, scale_factor=2.0, mode="nearest")) + full
+        return torch.clamp(x + self.out_layer(up), -1.0, 1.0)
+
+
 def build_generator(arch: str = "classic", width: float = 1.0) -> nn.Module:
     """Build a generator by architecture name (one of ``ARCHITECTURES``) and width multiplier."""
     if arch == "classic":
@@ -185,12 +223,14 @@ def build_generator(arch: str = "classic", width: float = 1.0) -> nn.Module:
         return FastGenerator(width)
     if arch == "unet":
         return UNetGenerator(width)
+    if arch == "context":
+        return ContextGenerator(width)
     raise ValueError(f"unknown generator architecture {arch!r}; choose from {ARCHITECTURES}")
 
 
 def generator_multiple(arch: str) -> int:
     """What the sides of a picture must be a multiple of for this architecture."""
-    return UNetGenerator.MULTIPLE if arch == "unet" else 4
+    return {"unet": UNetGenerator.MULTIPLE, "context": ContextGenerator.MULTIPLE}.get(arch, 4)
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:

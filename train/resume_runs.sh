@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # (Re)start distillation runs in the background, one core each, niced, resumable:
 #   bash train/resume_runs.sh RUNS_DIR SHARED_DIR RUN...      e.g. bash train/resume_runs.sh ~/animegan-runs ../shared cute_face shinkai_picture
-# RUN is <style>_face (the face model: U-Net on FFHQ-aligned 512² faces, teachers cute → style) or <style>_picture
-# (the whole-picture model: U-Net on held-in scenes and people at several scales, the style's own teacher).
+# RUN is <style>_face (the face model: U-Net on FFHQ-aligned 512² faces, teachers cute → style), <style>_picture
+# (a whole-picture U-Net on held-in scenes and people at several scales, the style's own teacher) or <style>_context
+# (the same data; the shipped whole-picture FastGenerator grown into a ContextGenerator that also sees down to 1/16).
 # STEPS=N (default 20000) ends the runs at step N, the learning rate following its cosine down to the floor by then:
 # a run resumed with a nearer N anneals (a later resume with a larger N warms it up again).
 # Each run folder continues from its last checkpoint; on a fresh machine a run starts from the committed fp16 weights
-# (weights/checkpoints/<style>.face.safetensors or <style>.picture.safetensors) when they are U-Net weights. Logs: RUNS_DIR/<RUN>.log.
+# (weights/checkpoints/<style>.face / .picture / .context.safetensors; a context run else from the shipped
+# <style>.safetensors) when they are of an architecture it can start from. Logs: RUNS_DIR/<RUN>.log.
 set -euo pipefail
 runs=$1 shared=$2
 shift 2
@@ -25,21 +27,29 @@ for run in "$@"; do
       chain=("$teachers/cute.onnx")
       [ "$style" = cute ] || chain+=("$teachers/$style.onnx")
       data=(--teacher "${chain[@]}" --photos "$faces/train" --sizes 512)
-      committed=weights/checkpoints/$style.face.safetensors ;;
+      arch=(unet) inits=(weights/checkpoints/$style.face.safetensors) ;;
     picture)
       # width 0.875 (0.81 M parameters, ~1.0 MB INT8): with a 1.3 MB face model a style stays under 2.5 MB
       data=(--teacher "$teachers/$style.onnx" --sizes 384,512,640 --width 0.875
             --photos "$shared/photos/scenes" "$shared/photos/faces_hq" "$shared/photos/portraits")
-      committed=weights/checkpoints/$style.picture.safetensors ;;     # not shipped yet: the shipped one is $style.safetensors
-    *) echo "unknown run $run: want <style>_face or <style>_picture" >&2; exit 2 ;;
+      arch=(unet) inits=(weights/checkpoints/$style.picture.safetensors) ;;   # not shipped: the shipped one is $style.safetensors
+    context)
+      data=(--teacher "$teachers/$style.onnx" --sizes 384,512,640
+            --photos "$shared/photos/scenes" "$shared/photos/faces_hq" "$shared/photos/portraits")
+      arch=(context fast) inits=(weights/checkpoints/$style.context.safetensors weights/checkpoints/$style.safetensors) ;;
+    *) echo "unknown run $run: want <style>_face, <style>_picture or <style>_context" >&2; exit 2 ;;
   esac
   out=$runs/$run
   init=()
-  if [ ! -f "$out/last.safetensors" ] && [ -f "$committed" ] && python -c \
-      "import sys; from train.checkpoint import read_meta; sys.exit(read_meta(sys.argv[1]).get('arch') != 'unet')" "$committed"; then
-    init=(--init "$committed")
-  fi
-  nohup nice -n 19 python -m train.distill "${data[@]}" --arch unet --out "$out" --steps "${STEPS:-20000}" --batch 4 --crop 256 \
+  for file in "${inits[@]}"; do
+    if [ ! -f "$out/last.safetensors" ] && [ -f "$file" ] && python -c \
+        "import sys; from train.checkpoint import read_meta; sys.exit(read_meta(sys.argv[1]).get('arch') not in sys.argv[2:])" \
+        "$file" "${arch[@]}"; then
+      init=(--init "$file")
+      break
+    fi
+  done
+  nohup nice -n 19 python -m train.distill "${data[@]}" --arch "${arch[0]}" --out "$out" --steps "${STEPS:-20000}" --batch 4 --crop 256 \
     --val-size 512 --val-count 16 "${perceptual[@]}" --threads 1 --teacher-threads 1 --resume "${init[@]}" \
     > "$runs/$run.log" 2>&1 &
   echo "started $run (pid $!): $out"
