@@ -137,6 +137,27 @@ def test_detail_loss_band_is_the_band_detail_captured_measures(portrait):
     assert band.abs().mean() > 1          # a real photo has detail
 
 
+def test_context_probe_scores_a_local_teacher_100_and_a_global_one_less(teacher_onnx, portrait_file, tmp_path):
+    from train import context_probe
+
+    local = context_probe.probe(TeacherChain([teacher_onnx]), [portrait_file], [128, 256])
+    assert local == {w: {"edit_captured": 1.0, "detail_captured": 1.0} for w in (128, 256)}
+    # a 'teacher' that halves the picture's contrast around its mean: what it does to a window depends on the rest
+    half = numpy_helper.from_array(np.array(0.5, np.float32), "half")
+    nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[2, 3]),
+             helper.make_node("Sub", ["input", "mean"], ["centred"]), helper.make_node("Mul", ["centred", "half"], ["output"])]
+    graph = helper.make_graph(nodes, "global", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                             ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, "H", "W"])], [half])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10),
+              str(tmp_path / "global.onnx"))
+    scores = context_probe.probe(TeacherChain([tmp_path / "global.onnx"]), [portrait_file], [128, 256])
+    assert scores[128]["edit_captured"] < 0.9 < scores[128]["detail_captured"]      # its colours, not its lines
+    assert scores[128]["edit_captured"] < scores[256]["edit_captured"]               # a wider window sees more
+    with pytest.raises(ValueError, match="multiples"):
+        context_probe.probe(TeacherChain([teacher_onnx]), [portrait_file], [130])
+
+
 def test_teacher_chain_applies_its_teachers_in_order(teacher_onnx, portrait):
     from animegan.engine import OnnxGenerator
 
