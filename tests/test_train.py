@@ -116,7 +116,8 @@ def test_context_student_grows_from_a_fast_one_and_sees_a_whole_face(tmp_path):
     seen = (x.grad[0].abs().sum(0) > 0).nonzero()
     assert (seen.max(0).values - seen.min(0).values >= 200).all(), "one output pixel depends on a >200 px window"
     save_checkpoint(tmp_path / "grown.safetensors", {"generator": grown}, {}, {"arch": "context", "width": 1.0})
-    assert export.main(["--checkpoint", str(tmp_path / "grown.safetensors"), "--out", str(tmp_path / "grown.onnx")]) < 1e-4
+    grown_onnx = tmp_path / "grown.onnx"
+    assert export.main(["--checkpoint", str(tmp_path / "grown.safetensors"), "--out", str(grown_onnx)]) < 1e-4
 
 
 def test_edit_captured_is_100_for_the_teacher_and_0_for_the_photo(portrait):
@@ -145,7 +146,8 @@ def test_context_probe_scores_a_local_teacher_100_and_a_global_one_less(teacher_
     # a 'teacher' that halves the picture's contrast around its mean: what it does to a window depends on the rest
     half = numpy_helper.from_array(np.array(0.5, np.float32), "half")
     nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[2, 3]),
-             helper.make_node("Sub", ["input", "mean"], ["centred"]), helper.make_node("Mul", ["centred", "half"], ["output"])]
+             helper.make_node("Sub", ["input", "mean"], ["centred"]),
+             helper.make_node("Mul", ["centred", "half"], ["output"])]
     graph = helper.make_graph(nodes, "global", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
                                                                              ["N", 3, "H", "W"])],
                               [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, "H", "W"])], [half])
