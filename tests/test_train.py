@@ -331,6 +331,15 @@ def test_bundle_writes_a_style_the_runtime_loads(distilled, face_run, photo_dirs
     assert stylizer.stylize(portrait, "teacher").size == (512, 512)
 
 
+def test_bundle_keeps_the_committed_curve_before_a_resumed_runs_steps(distilled, tmp_path):
+    curve = tmp_path / "checkpoints" / "style.history.jsonl"
+    curve.parent.mkdir()
+    curve.write_text("".join(json.dumps({"step": step, "val_psnr": 20.0}) + "\n" for step in (1, 2)))
+    bundle.keep_history(distilled, distilled / "last.safetensors", "style", tmp_path)   # the run logged 2, 4, 6
+    assert [json.loads(line)["step"] for line in curve.read_text().splitlines()] == [1, 2, 4, 6]
+    assert (tmp_path / "checkpoints" / "style.safetensors").exists()
+
+
 @pytest.fixture(scope="module")
 def teachers_folder(tmp_path_factory, teacher_onnx) -> Path:
     """A teachers folder (teachers.json + ONNX) whose one teacher is ``teacher_onnx``, style id 'teacher'."""

@@ -18,7 +18,6 @@ import fcntl
 import json
 import os
 import platform
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +110,16 @@ def build_model(run: Path, teachers_dir: Path, out: Path, calib: list[Path], eva
 
 
 def keep_history(run: Path, checkpoint: Path, name: str, weights: Path) -> None:
-    """Commit the run's fp16 weights and its validation curve beside the other styles'."""
+    """Commit the run's fp16 weights and its validation curve beside the other styles'. A run that started from
+    committed weights on another machine logged only its own steps: the committed curve before them is kept."""
     export_half(checkpoint, weights / "checkpoints" / f"{name}.safetensors")
-    if (run / "history.jsonl").exists():
-        shutil.copy(run / "history.jsonl", weights / "checkpoints" / f"{name}.history.jsonl")
+    if not (run / "history.jsonl").exists():
+        return
+    curve = weights / "checkpoints" / f"{name}.history.jsonl"
+    new = (run / "history.jsonl").read_text().splitlines()
+    first = json.loads(new[0])["step"] if new else 0
+    old = [line for line in curve.read_text().splitlines() if json.loads(line)["step"] < first] if curve.exists() else []
+    curve.write_text("".join(line + "\n" for line in old + new))
 
 
 def style_entry(style: str, info: dict, working_size: int) -> dict[str, Any]:
