@@ -15,7 +15,8 @@ shift 2
 cd "$(dirname "$0")/.."
 teachers=$shared/teachers
 faces=$runs/faces512
-perceptual=(--perceptual "$teachers/mobilenet_v2_imagenet.onnx:feat_s4" --perceptual-weight 0.1)
+# L1 + the detail-band term: the MobileNetV2 perceptual term cost ~2 points of detail captured (train/README.md, 2b')
+loss=(--detail-weight 1.0)
 for run in "$@"; do
   style=${run%_*} kind=${run##*_}
   case $kind in
@@ -53,7 +54,7 @@ for run in "$@"; do
     fi
   done
   nohup nice -n 19 python -m train.distill "${data[@]}" --arch "${arch[0]}" --out "$out" --steps "${STEPS:-20000}" "${crop[@]}" \
-    --val-size 512 --val-count 16 "${perceptual[@]}" --threads 1 --teacher-threads 1 --resume "${init[@]}" \
+    --val-size 512 --val-count 16 "${loss[@]}" --threads 1 --teacher-threads 1 --resume "${init[@]}" \
     > "$runs/$run.log" 2>&1 &
   echo "started $run (pid $!): $out"
 done
