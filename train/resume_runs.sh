@@ -15,7 +15,7 @@ shift 2
 cd "$(dirname "$0")/.."
 teachers=$shared/teachers
 faces=$runs/faces512
-# L1 + the detail-band term: the MobileNetV2 perceptual term cost ~2 points of detail captured (train/README.md, 2b')
+# L1 + the detail-band term: the MobileNetV2 perceptual term cost ~2 points of detail captured (train/README.md, 2c)
 loss=(--detail-weight 1.0)
 for run in "$@"; do
   style=${run%_*} kind=${run##*_}
