@@ -93,7 +93,9 @@ def build_model(run: Path, teachers_dir: Path, out: Path, calib: list[Path], eva
     metrics.update(int8_latency_ms_512=report.latency_ms_512["int8"],
                    fp32_latency_ms_512=report.latency_ms_512["fp32"])
     lineage = {
-        "teachers": teachers, "method": "distillation from random init (train.distill): L1"
+        "teachers": teachers,
+        "method": (f"distillation (train.distill) continued from {meta['init']}: L1" if meta.get("init")
+                   else "distillation from random init (train.distill): L1")
         + (f" + {meta['perceptual_weight']} × perceptual ({meta['perceptual']})" if meta.get("perceptual") else "")
         + (f" + {meta['detail_weight']} × detail-band L1" if meta.get("detail_weight") else "")
         + (f" + {meta['adv_weight']} × LSGAN" if meta.get("adv_weight") else ""),

@@ -238,7 +238,8 @@ def distill(config: DistillConfig) -> dict:
                  "batch": config.batch, "lr": config.lr,
                  "perceptual": config.perceptual and Path(config.perceptual).name,
                  "perceptual_weight": config.perceptual_weight if config.perceptual else 0.0,
-                 "detail_weight": config.detail_weight, "adv_weight": config.adv_weight}
+                 "detail_weight": config.detail_weight, "adv_weight": config.adv_weight,
+                 "init": str(config.init) if config.init else None}
     history_file = config.out / "history.jsonl"
     writer = SummaryWriter(str(config.out / "tb"))
     pool.wait_for(config.batch)
