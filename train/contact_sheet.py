@@ -6,7 +6,8 @@
 ``docs/faces.jpg``: a portrait stylized as a whole picture vs with the aligned face pass, with a close-up of the face.
 ``docs/keep_colors.jpg``: the ways to keep a photo's colours under a style's light compared (Lab was chosen).
 ``docs/face_crops.jpg``: 1:1 crops of the aligned face (what the face pass sees) — photo | the face teacher(s) | ours.
-``docs/scene_crops.jpg``: 1:1 crops (where the detail is) of the example scenes at 512 px short side (as measured) — photo | teacher | ours.
+``docs/scene_crops.jpg``: 1:1 crops (where the detail is) of the example scenes at 512 px short side (as measured) —
+photo | teacher | ours.
 The README's styles table is rewritten from ``weights/manifest.json``.
 Only the bundled public-domain examples (docs/examples) are used, so the sheets may be committed.
 """

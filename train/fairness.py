@@ -95,9 +95,9 @@ def table(results: dict[str, dict[str, dict]], teachers: dict[str, dict[str, dic
     for style, groups in results.items():
         for group, m in groups.items():
             t = (teachers or {}).get(style, {}).get(group)
-            ref = (lambda key, fmt: f" ({format(t[key], fmt)})") if t else (lambda key, fmt: "")  # noqa: E731
-            lines.append(f"| {style} | {group} | {m['faces']} | {m['identity_kept']:.0%}{ref('identity_kept', '.0%')} | "
-                         f"{m['skin_dL']:+.1f}{ref('skin_dL', '+.1f')} | {m['skin_dE']:.1f}{ref('skin_dE', '.1f')} |")
+            cells = [format(m[key], fmt) + (f" ({format(t[key], fmt)})" if t else "")
+                     for key, fmt in (("identity_kept", ".0%"), ("skin_dL", "+.1f"), ("skin_dE", ".1f"))]
+            lines.append(f"| {style} | {group} | {m['faces']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -138,10 +138,14 @@ class FastGenerator(nn.Module):
         nn.init.zeros_(self.out_layer.weight)  # start as the identity mapping (global residual)
         nn.init.zeros_(self.out_layer.bias)
 
+    def with_context(self, quarter: torch.Tensor) -> torch.Tensor:
+        """The 1/4 features the bottleneck gets (as they are here; ``ContextGenerator`` adds a wider view)."""
+        return quarter
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         full = self.enc_full(x)
         half = self.enc_half(full)
-        quarter = self.bottleneck(self.enc_quarter(half))
+        quarter = self.bottleneck(self.with_context(self.enc_quarter(half)))
         up = self.dec_half(F.interpolate(quarter, scale_factor=2.0, mode="nearest")) + half
         up = self.dec_full(F.interpolate(up, scale_factor=2.0, mode="nearest")) + full
         return torch.clamp(x + self.out_layer(up), -1.0, 1.0)
@@ -199,20 +203,11 @@ class ContextGenerator(FastGenerator):
         self.context_up = nn.Sequential(ConvBNReLU(c64, c64), ConvBNReLU(c64, c128, relu=False))
         nn.init.zeros_(self.context_up[-1][1].weight)   # the branch adds nothing until it has learned something
 
-    def context(self, quarter: torch.Tensor) -> torch.Tensor:
-        """What the view down to 1/16 adds to the 1/4 features."""
+    def with_context(self, quarter: torch.Tensor) -> torch.Tensor:
+        """The 1/4 features plus what the view down to 1/16 adds to them."""
         out = self.context_down(quarter)
         out = self.context_up[0](F.interpolate(out, scale_factor=2.0, mode="nearest"))
-        return self.context_up[1](F.interpolate(out, scale_factor=2.0, mode="nearest"))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        full = self.enc_full(x)
-        half = self.enc_half(full)
-        quarter = self.enc_quarter(half)
-        quarter = self.bottleneck(quarter + self.context(quarter))
-        up = self.dec_half(F.interpolate(quarter, scale_factor=2.0, mode="nearest")) + half
-        up = self.dec_full(F.interpolate(up, scale_factor=2.0, mode="nearest")) + full
-        return torch.clamp(x + self.out_layer(up), -1.0, 1.0)
+        return quarter + self.context_up[1](F.interpolate(out, scale_factor=2.0, mode="nearest"))
 
 
 def build_generator(arch: str = "classic", width: float = 1.0) -> nn.Module:

@@ -28,19 +28,19 @@ for run in "$@"; do
       chain=("$teachers/cute.onnx")
       [ "$style" = cute ] || chain+=("$teachers/$style.onnx")
       data=(--teacher "${chain[@]}" --photos "$faces/train" --sizes 512)
-      arch=(unet) inits=(weights/checkpoints/$style.face.safetensors) crop=(--batch 4 --crop 256) ;;
+      arch=(unet) inits=(weights/checkpoints/$style.face.safetensors) batches=(--batch 4 --crop 256) ;;
     picture)
       # width 0.875 (0.81 M parameters, ~1.0 MB INT8): with a 1.3 MB face model a style stays under 2.5 MB
       data=(--teacher "$teachers/$style.onnx" --sizes 384,512,640 --width 0.875
             --photos "$shared/photos/scenes" "$shared/photos/faces_hq" "$shared/photos/portraits")
-      arch=(unet) inits=(weights/checkpoints/$style.picture.safetensors) crop=(--batch 4 --crop 256) ;;  # not shipped
+      arch=(unet) inits=(weights/checkpoints/$style.picture.safetensors) batches=(--batch 4 --crop 256) ;;  # not shipped
     context)
       # 384² crops: what hayao's and shinkai's teachers do to a spot depends on the picture around it
       # (python -m train.context_probe), so the student sees more of it in each crop
       data=(--teacher "$teachers/$style.onnx" --sizes 384,512,640
             --photos "$shared/photos/scenes" "$shared/photos/faces_hq" "$shared/photos/portraits")
       arch=(context fast) inits=(weights/checkpoints/$style.context.safetensors weights/checkpoints/$style.safetensors)
-      crop=(--batch 2 --crop 384) ;;
+      batches=(--batch 2 --crop 384) ;;
     *) echo "unknown run $run: want <style>_face, <style>_picture or <style>_context" >&2; exit 2 ;;
   esac
   out=$runs/$run
@@ -53,7 +53,7 @@ for run in "$@"; do
       break
     fi
   done
-  nohup nice -n 19 python -m train.distill "${data[@]}" --arch "${arch[0]}" --out "$out" --steps "${STEPS:-20000}" "${crop[@]}" \
+  nohup nice -n 19 python -m train.distill "${data[@]}" --arch "${arch[0]}" --out "$out" --steps "${STEPS:-20000}" "${batches[@]}" \
     --val-size 512 --val-count 16 "${loss[@]}" --threads 1 --teacher-threads 1 --resume "${init[@]}" \
     > "$runs/$run.log" 2>&1 &
   echo "started $run (pid $!): $out"
