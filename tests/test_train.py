@@ -235,6 +235,20 @@ def test_distillation_logs_validation_and_resumes(distilled):
     assert list((distilled / "samples").glob("*.jpg"))
 
 
+def test_a_run_continued_from_committed_weights_counts_steps_on_and_keeps_its_own_best(distilled, photo_dirs,
+                                                                                      teacher_onnx, tmp_path):
+    root, _ = photo_dirs
+    out = tmp_path / "continued"
+    result = distill.main(["--teacher", str(teacher_onnx), "--photos", str(root / "scenes"), "--out", str(out),
+                           "--steps", "8", "--batch", "2", "--crop", "64", "--sizes", "96", "--val-every", "2",
+                           "--ckpt-every", "2", "--val-count", "1", "--val-size", "96", "--width", "0.5",
+                           "--detail-weight", "1", "--init", str(distilled / "last.safetensors"), "--resume"])
+    assert result["step"] == 8
+    assert [json.loads(line)["step"] for line in (out / "history.jsonl").read_text().splitlines()] == [8]
+    meta = read_meta(out / "best.safetensors")   # its own best, whatever the committed run's best PSNR was
+    assert meta["init"] == "last.safetensors at step 6 (L1 + 0.1 × perceptual)" and meta["step"] == 8
+
+
 def test_export_matches_pytorch(distilled, tmp_path):
     diff = export.main(["--checkpoint", str(distilled / "last.safetensors"), "--out", str(tmp_path / "m.onnx")])
     assert diff < 1e-4

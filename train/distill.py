@@ -180,6 +180,18 @@ def validation_grid(triples: list, count: int = 4, height: int = 192) -> np.ndar
     return grid([[fit_height(image, height) for image in triple] for triple in triples[:count]])
 
 
+def init_description(config: DistillConfig) -> str | None:
+    """What the run started from, for the lineage: the file, and with ``--resume`` its step and loss."""
+    if not config.init:
+        return None
+    if not config.resume:
+        return str(config.init)
+    meta = read_meta(config.init)
+    loss = "L1" + (f" + {meta['perceptual_weight']} × perceptual" if meta.get("perceptual") else "") \
+        + (f" + {meta['detail_weight']} × detail band" if meta.get("detail_weight") else "")
+    return f"{config.init.name} at step {meta.get('step', 0)} ({loss})"
+
+
 def restore(config: DistillConfig, models: dict[str, torch.nn.Module],
             optimizers: dict[str, torch.optim.Optimizer]) -> tuple[int, float, float]:
     """Load what ``resume`` / ``init`` ask for into ``models`` (and ``optimizers``); returns the run's (step,
@@ -194,7 +206,8 @@ def restore(config: DistillConfig, models: dict[str, torch.nn.Module],
         meta = read_meta(config.init) if config.resume else {}
         step = int(meta.get("step", 0))
         print(f"initialised generator from {config.init} (step {step})")
-        return step, float(meta.get("best_psnr", -1.0)), float(meta.get("wall_seconds", 0.0))
+        # best starts afresh: this run's loss may differ, and its own best is what it should leave behind
+        return step, -1.0, float(meta.get("wall_seconds", 0.0))
     return 0, -1.0, 0.0
 
 
@@ -239,7 +252,7 @@ def distill(config: DistillConfig) -> dict:
                  "perceptual": config.perceptual and Path(config.perceptual).name,
                  "perceptual_weight": config.perceptual_weight if config.perceptual else 0.0,
                  "detail_weight": config.detail_weight, "adv_weight": config.adv_weight,
-                 "init": str(config.init) if config.init else None}
+                 "init": init_description(config)}
     history_file = config.out / "history.jsonl"
     writer = SummaryWriter(str(config.out / "tb"))
     pool.wait_for(config.batch)
