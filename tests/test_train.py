@@ -17,8 +17,8 @@ from train import align_faces, bundle, distill, evaluate, export, metrics, push,
 from train.checkpoint import load_weights, read_meta, save_checkpoint
 from train.losses import high_pass
 from train.metrics import EditCaptured
-from train.model import (ContextGenerator, Discriminator, FastGenerator, Generator, UNetGenerator, build_generator,
-                         count_parameters)
+from train.model import (ARCHITECTURES, ContextGenerator, Discriminator, FastGenerator, Generator, UNetGenerator,
+                         build_generator, count_parameters)
 from train.teachers import TeacherChain
 from train.train import TrainConfig, train
 
@@ -79,7 +79,7 @@ def test_generators_have_the_documented_sizes():
     assert 0.9e6 < count_parameters(UNetGenerator()) < 1.2e6
     x = torch.rand(1, 3, 48, 64) * 2 - 1
     assert 0.9e6 < count_parameters(ContextGenerator()) < 1.0e6    # ~1.2 MB INT8: beside a face model, < 2.5 MB
-    for arch in ("classic", "fast", "unet", "context"):
+    for arch in ARCHITECTURES:
         y = build_generator(arch, 0.5)(x)
         assert y.shape == x.shape and y.abs().max() <= 1
     assert Discriminator()(x).shape[:2] == (1, 1)
@@ -106,7 +106,7 @@ def test_context_student_grows_from_a_fast_one_and_sees_a_whole_face(tmp_path):
     grown = ContextGenerator()
     with pytest.raises(RuntimeError, match="context_down"):
         load_weights(tmp_path / "fast.safetensors", grown)      # only the context branch may be missing
-    load_weights(tmp_path / "fast.safetensors", grown, optional=grown.CONTEXT_MODULES)
+    load_weights(tmp_path / "fast.safetensors", grown, optional=grown.GROWN_MODULES)
     grown.eval()
     x = torch.rand(1, 3, 256, 256) * 2 - 1
     assert torch.equal(grown(x), fast(x))                        # starts as exactly the fast student
@@ -118,6 +118,24 @@ def test_context_student_grows_from_a_fast_one_and_sees_a_whole_face(tmp_path):
     save_checkpoint(tmp_path / "grown.safetensors", {"generator": grown}, {}, {"arch": "context", "width": 1.0})
     grown_onnx = tmp_path / "grown.onnx"
     assert export.main(["--checkpoint", str(tmp_path / "grown.safetensors"), "--out", str(grown_onnx)]) < 1e-4
+
+
+def test_refined_unet_grows_from_a_unet_and_exports(tmp_path):
+    torch.manual_seed(0)
+    unet = UNetGenerator().eval()
+    torch.nn.init.normal_(unet.out_layer.weight, std=0.02)
+    save_checkpoint(tmp_path / "unet.safetensors", {"generator": unet}, {}, {"arch": "unet", "width": 1.0})
+    grown = build_generator("unet_refined")
+    with pytest.raises(RuntimeError, match="refine"):
+        load_weights(tmp_path / "unet.safetensors", grown)
+    load_weights(tmp_path / "unet.safetensors", grown, optional=grown.GROWN_MODULES)
+    grown.eval()
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    assert torch.equal(grown(x), unet(x))                        # starts as exactly the U-Net
+    torch.nn.init.normal_(grown.refine[-1][1].weight, std=0.1)
+    assert not torch.equal(grown(x), unet(x))
+    save_checkpoint(tmp_path / "grown.safetensors", {"generator": grown}, {}, {"arch": "unet_refined", "width": 1.0})
+    assert export.main(["--checkpoint", str(tmp_path / "grown.safetensors"), "--out", str(tmp_path / "g.onnx")]) < 1e-4
 
 
 def test_edit_captured_is_100_for_the_teacher_and_0_for_the_photo(portrait):

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import threading
 from collections.abc import Callable, Sequence
@@ -56,8 +57,16 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
 
 def write_rgb(path: str | Path, rgb: np.ndarray) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    """Write a PNG/JPEG whole or not at all: a run killed mid-write, or another run sharing the cache, never reads
+    a truncated file under the final name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, encoded = cv2.imencode(path.suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"cannot encode {path.name}")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(encoded.tobytes())
+    os.replace(partial, path)
 
 
 def resize_short_side(rgb: np.ndarray, short: int, multiple: int = 1) -> np.ndarray:
