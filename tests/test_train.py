@@ -120,24 +120,6 @@ def test_context_student_grows_from_a_fast_one_and_sees_a_whole_face(tmp_path):
     assert export.main(["--checkpoint", str(tmp_path / "grown.safetensors"), "--out", str(grown_onnx)]) < 1e-4
 
 
-def test_refined_unet_grows_from_a_unet_and_exports(tmp_path):
-    torch.manual_seed(0)
-    unet = UNetGenerator().eval()
-    torch.nn.init.normal_(unet.out_layer.weight, std=0.02)
-    save_checkpoint(tmp_path / "unet.safetensors", {"generator": unet}, {}, {"arch": "unet", "width": 1.0})
-    grown = build_generator("unet_refined")
-    with pytest.raises(RuntimeError, match="refine"):
-        load_weights(tmp_path / "unet.safetensors", grown)
-    load_weights(tmp_path / "unet.safetensors", grown, optional=grown.GROWN_MODULES)
-    grown.eval()
-    x = torch.rand(1, 3, 64, 64) * 2 - 1
-    assert torch.equal(grown(x), unet(x))                        # starts as exactly the U-Net
-    torch.nn.init.normal_(grown.refine[-1][1].weight, std=0.1)
-    assert not torch.equal(grown(x), unet(x))
-    save_checkpoint(tmp_path / "grown.safetensors", {"generator": grown}, {}, {"arch": "unet_refined", "width": 1.0})
-    assert export.main(["--checkpoint", str(tmp_path / "grown.safetensors"), "--out", str(tmp_path / "g.onnx")]) < 1e-4
-
-
 def test_edit_captured_is_100_for_the_teacher_and_0_for_the_photo(portrait):
     teacher = (portrait // 32 * 32).astype(np.uint8)        # a posterising 'teacher': changes colour and detail
     halfway = ((portrait.astype(int) + teacher) // 2).astype(np.uint8)

@@ -201,7 +201,7 @@ def restore(config: DistillConfig, models: dict[str, torch.nn.Module],
         meta = load_checkpoint(last, models, optimizers)
         print(f"resumed from {last} at step {meta['step']}")
         return int(meta["step"]), float(meta.get("best_psnr", -1.0)), float(meta.get("wall_seconds", 0.0))
-    if config.init:   # a grown generator (context, unet_refined) may start from the weights it grows from
+    if config.init:   # a grown generator (context) may start from the weights it grows from
         load_weights(config.init, models["generator"], optional=getattr(models["generator"], "GROWN_MODULES", ()))
         meta = read_meta(config.init) if config.resume else {}
         step = int(meta.get("step", 0))

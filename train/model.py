@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-ARCHITECTURES = ("classic", "fast", "unet", "unet_refined", "context")
+ARCHITECTURES = ("classic", "fast", "unet", "context")
 
 
 def _ch(channels: int, width: float) -> int:
@@ -181,29 +181,7 @@ class UNetGenerator(nn.Module):
         out = self.bottleneck(skips.pop())
         for decoder in self.decoders:
             out = decoder(F.interpolate(out, scale_factor=2.0, mode="nearest")) + skips.pop()
-        return torch.clamp(x + self.out_layer(self.refined(out)), -1.0, 1.0)
-
-    def refined(self, full: torch.Tensor) -> torch.Tensor:
-        """The full-resolution features the output conv reads (here as the last decoder and skip left them)."""
-        return full
-
-
-class RefinedUNetGenerator(UNetGenerator):
-    """``UNetGenerator`` plus a residual conv-BN-ReLU → conv-BN block at full resolution after the last skip, so the
-    decoder's view of the face and the encoder's fine features combine non-linearly before the output conv (in the
-    plain U-Net they meet only in that linear conv). The block ends in a BatchNorm with zero scale: the model starts
-    as exactly the U-Net it is grown from (``GROWN_MODULES`` may be missing from its weights)."""
-
-    GROWN_MODULES = ("refine",)
-
-    def __init__(self, width: float = 1.0):
-        super().__init__(width)
-        c0 = self.out_layer.in_channels
-        self.refine = nn.Sequential(ConvBNReLU(c0, c0), ConvBNReLU(c0, c0, relu=False))
-        nn.init.zeros_(self.refine[-1][1].weight)
-
-    def refined(self, full: torch.Tensor) -> torch.Tensor:
-        return full + self.refine(full)
+        return torch.clamp(x + self.out_layer(out), -1.0, 1.0)
 
 
 class ContextGenerator(FastGenerator):
@@ -240,8 +218,6 @@ def build_generator(arch: str = "classic", width: float = 1.0) -> nn.Module:
         return FastGenerator(width)
     if arch == "unet":
         return UNetGenerator(width)
-    if arch == "unet_refined":
-        return RefinedUNetGenerator(width)
     if arch == "context":
         return ContextGenerator(width)
     raise ValueError(f"unknown generator architecture {arch!r}; choose from {ARCHITECTURES}")
@@ -249,8 +225,7 @@ def build_generator(arch: str = "classic", width: float = 1.0) -> nn.Module:
 
 def generator_multiple(arch: str) -> int:
     """What the sides of a picture must be a multiple of for this architecture."""
-    return {"unet": UNetGenerator.MULTIPLE, "unet_refined": UNetGenerator.MULTIPLE,
-            "context": ContextGenerator.MULTIPLE}.get(arch, 4)
+    return {"unet": UNetGenerator.MULTIPLE, "context": ContextGenerator.MULTIPLE}.get(arch, 4)
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
