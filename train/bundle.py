@@ -23,7 +23,7 @@ from typing import Any
 
 from animegan.registry import MANIFEST, WEIGHTS_DIR, sha256_of
 from train.card import render_card
-from train.checkpoint import export_half, read_meta
+from train.checkpoint import export_half, loss_description, read_meta
 from train.data import held_out_photos, list_images
 from train.evaluate import evaluate
 from train.export import export_checkpoint
@@ -94,11 +94,8 @@ def build_model(run: Path, teachers_dir: Path, out: Path, calib: list[Path], eva
                    fp32_latency_ms_512=report.latency_ms_512["fp32"])
     lineage = {
         "teachers": teachers,
-        "method": (f"distillation (train.distill) continued from {meta['init']}: L1" if meta.get("init")
-                   else "distillation from random init (train.distill): L1")
-        + (f" + {meta['perceptual_weight']} × perceptual ({meta['perceptual']})" if meta.get("perceptual") else "")
-        + (f" + {meta['detail_weight']} × detail-band L1" if meta.get("detail_weight") else "")
-        + (f" + {meta['adv_weight']} × LSGAN" if meta.get("adv_weight") else ""),
+        "method": (f"distillation (train.distill) continued from {meta['init']}: " if meta.get("init")
+                   else "distillation from random init (train.distill): ") + loss_description(meta),
         "photos": [Path(p).name for p in meta.get("photos", [])], "train_photos": meta.get("train_photos"),
         "steps": meta.get("step"), "wall_hours": round(float(meta.get("wall_seconds", 0)) / 3600, 2),
         "arch": meta["arch"], "width": meta["width"],

@@ -85,3 +85,10 @@ def export_half(path: Path, out: Path, name: str = "generator") -> None:
                if k.startswith(prefix)}
     out.parent.mkdir(parents=True, exist_ok=True)
     _atomic_save(tensors, out, {"meta": json.dumps(read_meta(path))})
+
+
+def loss_description(meta: dict) -> str:
+    """The training loss a checkpoint's metadata records, e.g. ``L1 + 1.0 × detail-band L1``."""
+    perceptual = f" + {meta['perceptual_weight']} × perceptual ({meta['perceptual']})" if meta.get("perceptual") else ""
+    return ("L1" + perceptual + (f" + {meta['detail_weight']} × detail-band L1" if meta.get("detail_weight") else "")
+            + (f" + {meta['adv_weight']} × LSGAN" if meta.get("adv_weight") else ""))

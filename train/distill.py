@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from train.checkpoint import load_checkpoint, load_weights, read_meta, save_checkpoint
+from train.checkpoint import load_checkpoint, load_weights, loss_description, read_meta, save_checkpoint
 from train.data import (PairPool, cached_teacher_output, held_out_photos, list_images, read_rgb, resize_short_side,
                         rgb_to_tensor, split_holdout, tensor_to_rgb, write_rgb)
 from train.features import load_feature_network
@@ -187,9 +187,7 @@ def init_description(config: DistillConfig) -> str | None:
     if not config.resume:
         return str(config.init)
     meta = read_meta(config.init)
-    loss = "L1" + (f" + {meta['perceptual_weight']} × perceptual" if meta.get("perceptual") else "") \
-        + (f" + {meta['detail_weight']} × detail band" if meta.get("detail_weight") else "")
-    return f"{config.init.name} at step {meta.get('step', 0)} ({loss})"
+    return f"{config.init.name} at step {meta.get('step', 0)} ({loss_description(meta)})"
 
 
 def restore(config: DistillConfig, models: dict[str, torch.nn.Module],
