@@ -246,7 +246,8 @@ def test_a_run_continued_from_committed_weights_counts_steps_on_and_keeps_its_ow
     assert result["step"] == 8
     assert [json.loads(line)["step"] for line in (out / "history.jsonl").read_text().splitlines()] == [8]
     meta = read_meta(out / "best.safetensors")   # its own best, whatever the committed run's best PSNR was
-    assert meta["init"] == "last.safetensors at step 6 (L1 + 0.1 × perceptual (features.onnx:c2))" and meta["step"] == 8
+    assert meta["step"] == 8
+    assert meta["init"] == "last.safetensors at step 6 (L1 + 0.1 × perceptual (features.onnx:c2))"
 
 
 def test_export_matches_pytorch(distilled, tmp_path):

@@ -89,6 +89,11 @@ def export_half(path: Path, out: Path, name: str = "generator") -> None:
 
 def loss_description(meta: dict) -> str:
     """The training loss a checkpoint's metadata records, e.g. ``L1 + 1.0 × detail-band L1``."""
-    perceptual = f" + {meta['perceptual_weight']} × perceptual ({meta['perceptual']})" if meta.get("perceptual") else ""
-    return ("L1" + perceptual + (f" + {meta['detail_weight']} × detail-band L1" if meta.get("detail_weight") else "")
-            + (f" + {meta['adv_weight']} × LSGAN" if meta.get("adv_weight") else ""))
+    terms = ["L1"]
+    if meta.get("perceptual"):
+        terms.append(f"{meta['perceptual_weight']} × perceptual ({meta['perceptual']})")
+    if meta.get("detail_weight"):
+        terms.append(f"{meta['detail_weight']} × detail-band L1")
+    if meta.get("adv_weight"):
+        terms.append(f"{meta['adv_weight']} × LSGAN")
+    return " + ".join(terms)
