@@ -20,6 +20,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def read_pixels(path: Path) -> np.ndarray:
+    """The RGB pixels of an image file, the file closed again (no ResourceWarning)."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 def build_tiny_generator_onnx(path: Path, seed: int = 0, arch: str = "fast") -> Path:
     """A small FastGenerator (or UNetGenerator with ``arch="unet"``) with random weights and a non-zero output
     layer, so it really changes pixels."""

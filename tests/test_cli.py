@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import write_manifest
+from tests.conftest import read_pixels, write_manifest
 from tests.corpus import build_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,8 +34,8 @@ def test_single_file_to_named_output(tiny_weights, portrait_file, tmp_path):
     out = tmp_path / "anime.png"
     result = run_cli(tiny_weights, str(portrait_file), "--style", "tiny", "-o", str(out))
     assert result.returncode == 0, result.stderr
-    stylized = np.asarray(Image.open(out).convert("RGB"), np.float32)
-    photo = np.asarray(Image.open(portrait_file).convert("RGB"), np.float32)
+    stylized = read_pixels(out).astype(np.float32)
+    photo = read_pixels(portrait_file).astype(np.float32)
     assert stylized.shape == photo.shape and np.abs(stylized - photo).mean() > 2   # the style did something
 
 
@@ -51,7 +51,7 @@ def test_folder_in_folder_out_with_a_bad_file(tiny_weights, portrait, tmp_path):
         ["a.png", "sub/b.png"]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "c.jpg" in errors[0] and "Traceback" not in result.stderr
-    stylized = np.asarray(Image.open(tmp_path / "out" / "sub" / "b.png"), np.float32)
+    stylized = read_pixels(tmp_path / "out" / "sub" / "b.png").astype(np.float32)
     assert stylized.shape == (200, 300, 3) and np.abs(stylized - portrait[:200, :300]).mean() > 2
 
 
@@ -182,8 +182,8 @@ def test_display_names_strength_and_keep_colours(tiny_weights, portrait_file, tm
         out = tmp_path / f"{name}.png"
         result = run_cli(tiny_weights, str(portrait_file), "-s", "TINY test Style", "-o", str(out), *extra)
         assert result.returncode == 0, result.stderr
-        outputs[name] = np.asarray(Image.open(out)).astype(int)
-    photo = np.asarray(Image.open(portrait_file).convert("RGB")).astype(int)
+        outputs[name] = read_pixels(out).astype(int)
+    photo = read_pixels(portrait_file).astype(int)
     np.testing.assert_array_equal(outputs["zero"], photo)
     assert 0 < np.abs(outputs["kept"] - photo).mean() < np.abs(outputs["full"] - photo).mean()
 
