@@ -6,6 +6,8 @@
 # (the same data; the shipped whole-picture FastGenerator grown into a ContextGenerator that also sees down to 1/16).
 # STEPS=N (default 20000) ends the runs at step N, the learning rate following its cosine down to the floor by then:
 # a run resumed with a nearer N anneals (a later resume with a larger N warms it up again).
+# LR=x (default 1e-3) scales that cosine: a long run continued with a larger N and LR=3e-4 resumes near 1.3e-4
+# instead of jumping back to ~5e-4, which cost 10+ points of edit captured for thousands of steps (train/README.md).
 # Each run folder continues from its last checkpoint; on a fresh machine a run starts from the committed fp16 weights
 # (weights/checkpoints/<style>.face / .picture / .context.safetensors; a context run else from the shipped
 # <style>.safetensors) when they are of an architecture it can start from. Logs: RUNS_DIR/<RUN>.log.
@@ -17,6 +19,7 @@ teachers=$shared/teachers
 faces=$runs/faces512
 # L1 + the detail-band term: the MobileNetV2 perceptual term cost ~2 points of detail captured (train/README.md, 2c)
 loss=(--detail-weight 1.0)
+lr=(--lr "${LR:-1e-3}")
 for run in "$@"; do
   style=${run%_*} kind=${run##*_}
   case $kind in
@@ -54,7 +57,7 @@ for run in "$@"; do
     fi
   done
   nohup nice -n 19 python -m train.distill "${data[@]}" --arch "${arch[0]}" --out "$out" --steps "${STEPS:-20000}" "${batches[@]}" \
-    --val-size 512 --val-count 16 "${loss[@]}" --threads 1 --teacher-threads 1 --resume "${init[@]}" \
+    --val-size 512 --val-count 16 "${loss[@]}" "${lr[@]}" --threads 1 --teacher-threads 1 --resume "${init[@]}" \
     > "$runs/$run.log" 2>&1 &
   echo "started $run (pid $!): $out"
 done
