@@ -247,7 +247,14 @@ def test_a_run_continued_from_committed_weights_counts_steps_on_and_keeps_its_ow
     assert [json.loads(line)["step"] for line in (out / "history.jsonl").read_text().splitlines()] == [8]
     meta = read_meta(out / "best.safetensors")   # its own best, whatever the committed run's best PSNR was
     assert meta["step"] == 8
-    assert meta["init"] == "last.safetensors at step 6 (L1 + 0.1 × perceptual (features.onnx:c2))"
+    lineage = "last.safetensors at step 6 (L1 + 0.1 × perceptual (features.onnx:c2))"
+    assert meta["init"] == lineage
+    # resumed later from its own last checkpoint (no --init): still says what it started from
+    again = distill.main(["--teacher", str(teacher_onnx), "--photos", str(root / "scenes"), "--out", str(out),
+                          "--steps", "10", "--batch", "2", "--crop", "64", "--sizes", "96", "--val-every", "2",
+                          "--ckpt-every", "2", "--val-count", "1", "--val-size", "96", "--width", "0.5",
+                          "--detail-weight", "1", "--resume"])
+    assert again["step"] == 10 and read_meta(out / "last.safetensors")["init"] == lineage
 
 
 def test_export_matches_pytorch(distilled, tmp_path):

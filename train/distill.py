@@ -191,22 +191,23 @@ def init_description(config: DistillConfig) -> str | None:
 
 
 def restore(config: DistillConfig, models: dict[str, torch.nn.Module],
-            optimizers: dict[str, torch.optim.Optimizer]) -> tuple[int, float, float]:
+            optimizers: dict[str, torch.optim.Optimizer]) -> tuple[int, float, float, str | None]:
     """Load what ``resume`` / ``init`` ask for into ``models`` (and ``optimizers``); returns the run's (step,
-    best validation PSNR, wall seconds so far)."""
+    best validation PSNR, wall seconds so far, what it started from): a resumed run keeps its lineage."""
     last = config.out / "last.safetensors"
     if config.resume and last.exists():
         meta = load_checkpoint(last, models, optimizers)
         print(f"resumed from {last} at step {meta['step']}")
-        return int(meta["step"]), float(meta.get("best_psnr", -1.0)), float(meta.get("wall_seconds", 0.0))
+        return (int(meta["step"]), float(meta.get("best_psnr", -1.0)), float(meta.get("wall_seconds", 0.0)),
+                meta.get("init"))
     if config.init:   # a grown generator (context) may start from the weights it grows from
         load_weights(config.init, models["generator"], optional=getattr(models["generator"], "GROWN_MODULES", ()))
         meta = read_meta(config.init) if config.resume else {}
         step = int(meta.get("step", 0))
         print(f"initialised generator from {config.init} (step {step})")
         # best starts afresh: this run's loss may differ, and its own best is what it should leave behind
-        return step, -1.0, float(meta.get("wall_seconds", 0.0))
-    return 0, -1.0, 0.0
+        return step, -1.0, float(meta.get("wall_seconds", 0.0)), init_description(config)
+    return 0, -1.0, 0.0, None
 
 
 def distill(config: DistillConfig) -> dict:
@@ -240,7 +241,7 @@ def distill(config: DistillConfig) -> dict:
         optimizers["discriminator"] = torch.optim.Adam(disc.parameters(), lr=4e-5, betas=(0.5, 0.999))
     features = load_feature_network(config.perceptual).to(device) if config.perceptual else None
 
-    step, best, wall_before = restore(config, models, optimizers)
+    step, best, wall_before, lineage = restore(config, models, optimizers)
     model.train()
 
     meta_base = {"arch": config.arch, "width": config.width, "teachers": teacher.ids, "multiple": multiple,
@@ -250,7 +251,7 @@ def distill(config: DistillConfig) -> dict:
                  "perceptual": config.perceptual and Path(config.perceptual).name,
                  "perceptual_weight": config.perceptual_weight if config.perceptual else 0.0,
                  "detail_weight": config.detail_weight, "adv_weight": config.adv_weight,
-                 "init": init_description(config)}
+                 "init": lineage}
     history_file = config.out / "history.jsonl"
     writer = SummaryWriter(str(config.out / "tb"))
     pool.wait_for(config.batch)
