@@ -33,7 +33,8 @@ from pydantic import ValidationError
 from animegan import AnimeGANError, NoStylesError, Style, Stylizer, UnknownStyleError
 from animegan.color import adjust
 from animegan.imageio import IMAGE_SUFFIXES, Picture, fit_within, load_picture, to_pil
-from animegan.options import FULL_RESOLUTION, STYLE_SIZE, keep_colors_option, max_size_option, strength_option
+from animegan.options import (FULL_RESOLUTION, STYLE_SIZE, faces_option, keep_colors_option, max_size_option,
+                              strength_option)
 from animegan.video import Limits, stylize_video
 
 log = logging.getLogger("animegan.app")
@@ -372,13 +373,13 @@ class AnimeApp:
             return gr.skip()
 
     # --- core ---------------------------------------------------------------------------------------------------
-    def render_file(self, path: str, style: str | None, faces: bool | None, max_size: Any) -> Rendered:
+    def render_file(self, path: str, style: str | None, faces: bool, max_size: Any) -> Rendered:
         """Decode one uploaded file and run the style on it at full strength."""
         chosen = self.resolve_style(style)
         size = as_max_size(max_size)
         start = time.perf_counter()
         picture = self.stylizer.load(path)
-        raw = self.stylizer.render(picture.rgb, chosen.id, faces is not False, size)
+        raw = self.stylizer.render(picture.rgb, chosen.id, faces_option(faces), size)
         return Rendered(picture, raw, chosen, time.perf_counter() - start)
 
     @staticmethod
@@ -391,14 +392,14 @@ class AnimeApp:
         png = save_png(result, folder, stem)
         return Outcome(original, result, png, rendered.style, rendered.seconds + time.perf_counter() - start)
 
-    def stylize_file(self, path: str, style: str | None, faces: bool | None, max_size: Any, strength: Any = 1.0,
+    def stylize_file(self, path: str, style: str | None, faces: bool, max_size: Any, strength: Any = 1.0,
                      keep_colors: Any = False) -> Outcome:
         """Stylize one uploaded file and save the full-resolution PNG (options are checked before the model runs)."""
         strength, keep_colors = as_strength(strength), keep_colors_option(keep_colors)
         rendered = self.render_file(path, style, faces, max_size)
         return self.finish(rendered, strength, keep_colors, new_output_dir(), f"{Path(path).stem}_{rendered.style.id}")
 
-    def stylize_files(self, paths: list[str], style: str | None, faces: bool | None, max_size: Any,
+    def stylize_files(self, paths: list[str], style: str | None, faces: bool, max_size: Any,
                       progress: Callable[[int, int, str], None] | None = None, strength: Any = 1.0,
                       keep_colors: Any = False) -> tuple[Style, list[Saved]]:
         """Stylize a batch, writing each PNG as soon as it is done; bad files are reported in their result and
@@ -411,7 +412,7 @@ class AnimeApp:
         strength, keep_colors = as_strength(strength), keep_colors_option(keep_colors)
         folder = new_output_dir()
         saved = []
-        for r in self.stylizer.iter_stylize(paths, chosen.id, faces=faces is not False, max_size=as_max_size(max_size),
+        for r in self.stylizer.iter_stylize(paths, chosen.id, faces=faces, max_size=as_max_size(max_size),
                                             progress=progress, strength=strength, keep_colors=keep_colors):
             png = save_png(r.image, folder, f"{Path(r.source).stem}_{chosen.id}") if r.ok else None
             thumb = thumbnail(r.image) if r.ok else None
@@ -440,13 +441,13 @@ class AnimeApp:
                 raise AnimeGANError("no picture could be stylized: " + failure_lines(results).replace("\n", "; "))
         return [str(r.png) for r in results if r.ok], failure_lines(results)
 
-    def stylize_clip(self, path: str, style: str | None, faces: bool | None, max_size: Any, strength: Any = 1.0,
+    def stylize_clip(self, path: str, style: str | None, faces: bool, max_size: Any, strength: Any = 1.0,
                      keep_colors: Any = False, progress: Callable[[int, int | None, float | None], None] | None = None,
                      cancel: threading.Event | None = None) -> Path:
         """Stylize one uploaded clip within the server's limits; returns the MP4."""
         chosen = self.resolve_style(style)
         output = new_output_dir() / f"{Path(path).stem}_{chosen.id}.mp4"
-        stylize_video(path, output, chosen.id, faces is not False, as_max_size(max_size), self.stylizer, progress,
+        stylize_video(path, output, chosen.id, faces, as_max_size(max_size), self.stylizer, progress,
                       cancel, VIDEO_LIMITS, strength=as_strength(strength), keep_colors=keep_colors_option(keep_colors))
         return output
 
@@ -546,7 +547,7 @@ class AnimeApp:
                 if path is None:
                     raise AnimeGANError("add a photo first: upload one, take one with the webcam or paste one")
                 strength, keep_colors = as_strength(strength, percent=True), keep_colors_option(keep_colors)
-                key = [path, self.resolve_style(style).id, faces is not False, as_max_size(max_size)]
+                key = [path, self.resolve_style(style).id, faces_option(faces), as_max_size(max_size)]
                 folder = new_output_dir()
                 if last and last["key"] == key and Path(last["raw"]).exists():
                     rendered = self.cached(last)

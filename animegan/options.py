@@ -32,12 +32,22 @@ def strength_option(value: Any) -> float:
 
 
 def keep_colors_option(value: Any) -> bool:
-    """``keep_colors`` as a bool (the integers 0 and 1 are accepted too)."""
+    """``keep_colors`` as a bool."""
+    return _flag("keep_colors", value)
+
+
+def faces_option(value: Any) -> bool:
+    """``faces`` (restyle each face aligned) as a bool."""
+    return _flag("faces", value)
+
+
+def _flag(name: str, value: Any) -> bool:
+    """A bool option: True or False (the integers 0 and 1 too); strings such as "false" are refused, never truthy."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise InvalidOptionError(f"keep_colors must be true or false, got {value!r}")
+    raise InvalidOptionError(f"{name} must be true or false, got {value!r}")
 
 
 def _number(value: Any) -> float | None:

@@ -18,7 +18,8 @@ from animegan.engine import OnnxGenerator
 from animegan.errors import AnimeGANError, NoStylesError
 from animegan.faces import Face, FacePipeline
 from animegan.imageio import DEFAULT_MAX_PIXELS, Picture, fit_within, load_picture, resize_to, to_pil
-from animegan.options import FULL_RESOLUTION, STYLE_SIZE, keep_colors_option, max_size_option, strength_option
+from animegan.options import (FULL_RESOLUTION, STYLE_SIZE, faces_option, keep_colors_option, max_size_option,
+                              strength_option)
 from animegan.registry import Registry, Style
 
 ImageInput = Any  # path, bytes, PIL image or numpy array (see animegan.imageio.load_picture)
@@ -122,7 +123,7 @@ class Stylizer:
         photo back). ``keep_colors``: keep the photo's colours, take the style's light, shading and lines.
         """
         options = max_size_option(max_size), strength_option(strength), keep_colors_option(keep_colors)
-        return self._stylize(image, self.style(style).id, faces, *options, weights)
+        return self._stylize(image, self.style(style).id, faces_option(faces), *options, weights)
 
     def _stylize(self, image: ImageInput, style_id: str, faces: bool, max_size: int, strength: float,
                  keep_colors: bool, weights: str | Path | None = None) -> Image.Image:
@@ -140,7 +141,7 @@ class Stylizer:
         reported in its ``BatchResult.error`` (see ``failure_reason``) and the others still finish."""
         items: Sequence[ImageInput] = list(images)
         max_size, strength = max_size_option(max_size), strength_option(strength)
-        keep_colors = keep_colors_option(keep_colors)
+        keep_colors, faces = keep_colors_option(keep_colors), faces_option(faces)
         style_id = self.style(style).id
         self.generator(style_id)  # a missing/corrupt style fails the whole batch once, up front
         if faces:

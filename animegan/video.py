@@ -42,7 +42,7 @@ from animegan.color import adjust
 from animegan.errors import AnimeGANError, InvalidOptionError
 from animegan.faces import Face, FacePipeline
 from animegan.imageio import resize_to
-from animegan.options import STYLE_SIZE, keep_colors_option, max_size_option, strength_option
+from animegan.options import STYLE_SIZE, faces_option, keep_colors_option, max_size_option, strength_option
 from animegan.stylizer import Stylizer, default_stylizer
 
 # max_size=-1 stylizes frames at this long side (or the style's working size if smaller): the engine's tile side, so
@@ -150,7 +150,8 @@ def stylize_video(source: str | os.PathLike, output: str | os.PathLike, style: s
     started = time.perf_counter()
     options = max_size_option(max_size), strength_option(strength), keep_colors_option(keep_colors)
     stylizer = stylizer or default_stylizer()
-    frame_stylizer = _FrameStylizer(stylizer, stylizer.style(style).id, faces, *options, temporal=temporal)
+    frame_stylizer = _FrameStylizer(stylizer, stylizer.style(style).id, faces_option(faces), *options,
+                                    temporal=temporal)
     output = Path(output)
     if not output.parent.is_dir():
         raise InvalidOptionError(f"output folder does not exist: {output.parent}")

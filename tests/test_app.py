@@ -189,7 +189,8 @@ def test_keep_colors_keeps_the_photos_colours_and_the_styles_light(client):
 
 @pytest.mark.parametrize("options, message", [
     ({"strength": 1.5}, "strength must be a number from 0"), ({"strength": "lots"}, "strength must be a number"),
-    ({"keep_colors": "maybe"}, "keep_colors must be true or false"), ({"max_size": 10}, "max_size must be -1")])
+    ({"keep_colors": "maybe"}, "keep_colors must be true or false"), ({"faces": "false"}, "faces must be true or false"),
+    ({"max_size": 10}, "max_size must be -1")])
 def test_bad_options_are_refused_before_the_model_runs(client, options, message):
     for endpoint, first in (("/stylize", handle_file(PORTRAIT)), ("/stylize_batch", [handle_file(PORTRAIT)])):
         with pytest.raises(AppError, match=message):

@@ -156,6 +156,15 @@ def test_bad_max_size_is_an_invalid_option_error(stylizer, portrait, max_size):
     assert issubclass(InvalidOptionError, AnimeGANError)
 
 
+@pytest.mark.parametrize("flag", ["faces", "keep_colors"])
+@pytest.mark.parametrize("value", ["false", "no", None, 2])
+def test_a_flag_that_is_not_a_bool_is_refused_not_taken_as_truthy(stylizer, portrait, flag, value):
+    with pytest.raises(InvalidOptionError, match=f"{flag} must be true or false"):
+        stylizer.stylize(portrait, "tiny", **{flag: value})
+    with pytest.raises(InvalidOptionError, match=f"{flag} must be true or false"):
+        stylizer.stylize_many([portrait], "tiny", **{flag: value})
+
+
 def test_package_exports_the_documented_api():
     for name in ("stylize", "stylize_many", "available_styles", "Stylizer", "InvalidOptionError", "NoStylesError",
                  "ManifestNotFoundError", "stylize_video", "InvalidVideoError", "VideoCancelledError"):
