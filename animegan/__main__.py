@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -86,10 +88,13 @@ def output_suffix(source: Path) -> str:
 def option(parse: Callable[[Any], Any]) -> Callable[[str], Any]:
     """An argparse type from one of ``animegan.options``' validators (its message becomes argparse's)."""
     def checked(text: str) -> Any:
-        try:
-            number = float(text)
-        except ValueError:
-            number = None
+        number: int | float | None = None
+        for kind in (int, float):   # "-5" stays an int, so a message quotes it as typed
+            try:
+                number = kind(text)
+                break
+            except ValueError:
+                pass
         try:
             return parse(text if number is None else number)
         except AnimeGANError as exc:
@@ -102,6 +107,13 @@ def positive_number(value: Any) -> float:
     if isinstance(value, (int, float)) and value > 0:
         return float(value)
     raise InvalidOptionError(f"must be a positive number of seconds, got {value!r}")
+
+
+def input_path(text: str) -> Path:
+    """argparse type for inputs: an empty argument (an unset shell variable) is an error, not the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an input is empty (an unset variable?)")
+    return Path(text)
 
 
 def positive_int(text: str) -> int:
@@ -117,7 +129,7 @@ def positive_int(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m animegan", description="Turn photos into anime pictures.")
-    p.add_argument("inputs", nargs="*", type=Path, help="picture and video files and/or folders")
+    p.add_argument("inputs", nargs="*", type=input_path, help="picture and video files and/or folders")
     p.add_argument("-s", "--style", help="style id or name (see --list-styles); default: the first available")
     p.add_argument("-o", "--output", type=Path,
                    help="output file (one input file) or folder; default: <name>_anime.png beside each input, "
@@ -145,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     except AnimeGANError as exc:  # a bad option or setting, found before any file is stylized
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:   # Ctrl-C: the file in progress was never written under its name
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def run(args: argparse.Namespace) -> int:
@@ -163,6 +178,10 @@ def run(args: argparse.Namespace) -> int:
     for name in missing:
         print(f"error: {name}: file not found", file=sys.stderr)
     jobs = plan([x for x in args.inputs if x.exists()], args.output, to_file)
+    sources = {source.resolve() for source, _ in jobs}
+    for source, destination in jobs:
+        if destination.resolve() in sources:
+            raise InvalidOptionError(f"{destination}: the output would overwrite an input; choose another -o")
     if not jobs and not missing:
         print("error: no pictures or clips found in the given folders", file=sys.stderr)
         return 1
@@ -221,11 +240,17 @@ def stylize_pictures(stylizer: Stylizer, style: str, jobs: list[tuple[Path, Path
 
 
 def save(image: Image.Image, destination: Path) -> None:
-    """Write ``image``, creating its folder; JPEG gets RGB (it has no alpha)."""
+    """Write ``image``, creating its folder; JPEG gets RGB (it has no alpha). The file is written under a hidden
+    temporary name and renamed when complete, so a failure or Ctrl-C never leaves half a picture under its name."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     if image.mode == "RGBA" and destination.suffix.lower() in {".jpg", ".jpeg"}:
         image = image.convert("RGB")
-    image.save(destination)
+    temporary = destination.with_name(f".{destination.stem}.{secrets.token_hex(6)}.tmp{destination.suffix}")
+    try:
+        image.save(temporary, format=Image.registered_extensions()[destination.suffix.lower()])
+        os.replace(temporary, destination)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def cli() -> None:

@@ -3,6 +3,7 @@ file only for one input file."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,50 @@ def test_bad_options_and_empty_folders_are_clear_errors(tiny_weights, portrait_f
     for args, code, message in cases:
         result = run_cli(tiny_weights, *args)
         assert result.returncode == code and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_empty_input_is_an_error_not_the_current_folder(tiny_weights, portrait, tmp_path):
+    Image.fromarray(portrait[:64, :64]).save(tmp_path / "a.png")
+    env = dict(os.environ, ANIMEGAN_MANIFEST=str(tiny_weights / "manifest.json"), ANIMEGAN_THREADS="1",
+               PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-m", "animegan", "", "--no-faces"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "an input is empty" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path.parent / f"{tmp_path.name}_anime").exists()
+
+
+def test_an_output_that_would_overwrite_an_input_is_refused(tiny_weights, portrait, tmp_path):
+    photo = tmp_path / "in" / "a.png"
+    photo.parent.mkdir()
+    Image.fromarray(portrait[:64, :64]).save(photo)
+    before = photo.read_bytes()
+    for args in ([str(photo), "-o", str(photo)], [str(photo.parent), "-o", str(photo.parent)],
+                 [str(photo), str(photo.with_name("a_anime.png"))]):
+        if len(args) == 2:
+            photo.with_name("a_anime.png").write_bytes(before)   # an input that another input's output would hit
+        result = run_cli(tiny_weights, *args, "--no-faces")
+        assert result.returncode == 2 and "would overwrite an input" in result.stderr, (args, result.stderr)
+        assert photo.read_bytes() == before
+
+
+def test_ctrl_c_is_one_line_and_leaves_no_partial_file(tiny_weights, portrait, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    big = np.tile(portrait, (4, 4, 1))
+    for i in range(20):
+        Image.fromarray(big).save(src / f"{i:02d}.png")
+    env = {**os.environ, "ANIMEGAN_MANIFEST": str(tiny_weights / "manifest.json"), "ANIMEGAN_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "animegan", str(src), "--no-faces", "--max-size", "0", "-o",
+                                str(tmp_path / "out")], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "stylizing" not in seen:    # the progress bar is up: the run is under way
+        seen += process.stderr.read(1)
+    process.send_signal(signal.SIGINT)
+    rest = process.communicate(timeout=120)[1]
+    assert process.returncode == 130 and "interrupted" in rest and "Traceback" not in seen + rest
+    written = list((tmp_path / "out").iterdir()) if (tmp_path / "out").exists() else []
+    assert len(written) < 20 and all(p.suffix == ".png" and not p.name.startswith(".") for p in written)
+    assert all(read_pixels(p).shape == big.shape for p in written)
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
@@ -190,7 +235,8 @@ def test_display_names_strength_and_keep_colours(tiny_weights, portrait_file, tm
 
 @pytest.mark.parametrize("option, value, message", [("--strength", "1.5", "strength must be a number from 0"),
                                                      ("--strength", "lots", "strength must be a number"),
-                                                     ("--max-size", "10", "max_size must be -1")])
+                                                     ("--max-size", "10", "max_size must be -1"),
+                                                     ("--max-size", "-5", "got -5\n")])
 def test_bad_option_values_are_refused_up_front(tiny_weights, portrait_file, option, value, message):
     result = run_cli(tiny_weights, str(portrait_file), option, value)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
