@@ -32,8 +32,9 @@ from train.quantize import METHODS, quantize_model
 from train.teachers import teacher_files, teacher_info
 
 STYLES = {
-    "hayao": ("Hayao", "Warm Ghibli-like colours and softened, painterly surfaces (learned from AnimeGANv2 Hayao); "
-                       "faces redrawn as anime faces, big eyes and smooth shading (face model: Cute, then Hayao)."),
+    "hayao": ("Hayao", "Warm Ghibli-like colours and softened, painterly surfaces (learned from AnimeGANv2 Hayao; "
+                       "like it, turns reds and oranges magenta-pink: use keep colours to avoid that); faces redrawn "
+                       "as anime faces, big eyes and smooth shading (face model: Cute, then Hayao)."),
     "shinkai": ("Shinkai", "Bright, saturated Shinkai-film colours and light (learned from AnimeGANv3 Shinkai); faces "
                            "with anime eyes and cel-shaded skin in that light (face model: Cute, then Shinkai)."),
     "cute": ("Cute portrait", "Smooth, cel-shaded skin and larger, darker anime eyes on faces (learned from "
