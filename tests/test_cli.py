@@ -128,7 +128,9 @@ def test_ctrl_c_is_one_line_and_leaves_no_partial_file(tiny_weights, portrait, t
                                 str(tmp_path / "out")], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     seen = ""
     while "stylizing" not in seen:    # the progress bar is up: the run is under way
-        seen += process.stderr.read(1)
+        char = process.stderr.read(1)
+        assert char, f"the CLI ended before stylizing: {seen}"
+        seen += char
     process.send_signal(signal.SIGINT)
     rest = process.communicate(timeout=120)[1]
     assert process.returncode == 130 and "interrupted" in rest and "Traceback" not in seen + rest
