@@ -18,11 +18,15 @@ from tests.corpus import build_case
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(tiny_weights: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ANIMEGAN_MANIFEST": str(tiny_weights / "manifest.json"), "ANIMEGAN_THREADS": "1",
-           "HF_HUB_OFFLINE": "1", **env_vars}
-    return subprocess.run([sys.executable, "-m", "animegan", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+def cli_env(tiny_weights: Path, **env_vars: str) -> dict[str, str]:
+    """The CLI's environment: the tiny test style, one thread, offline, the package importable from any folder."""
+    return {**os.environ, "ANIMEGAN_MANIFEST": str(tiny_weights / "manifest.json"), "ANIMEGAN_THREADS": "1",
+            "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), **env_vars}
+
+
+def run_cli(tiny_weights: Path, *args: str, cwd: Path = ROOT, **env_vars: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "animegan", *args], cwd=cwd, env=cli_env(tiny_weights, **env_vars),
+                          capture_output=True, text=True, timeout=120)
 
 
 def test_list_styles_prints_one_line_per_style_id_first(tiny_weights):
@@ -73,10 +77,7 @@ def test_same_names_from_several_folders_never_overwrite_each_other(tiny_weights
 
 def test_current_folder_as_input(tiny_weights, portrait, tmp_path):
     Image.fromarray(portrait[:64, :64]).save(tmp_path / "a.png")
-    env = dict(os.environ, ANIMEGAN_MANIFEST=str(tiny_weights / "manifest.json"), ANIMEGAN_THREADS="1",
-               PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, "-m", "animegan", ".", "--no-faces"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = run_cli(tiny_weights, ".", "--no-faces", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path.parent / f"{tmp_path.name}_anime" / "a.png").exists()
 
@@ -95,10 +96,7 @@ def test_bad_options_and_empty_folders_are_clear_errors(tiny_weights, portrait_f
 
 def test_an_empty_input_is_an_error_not_the_current_folder(tiny_weights, portrait, tmp_path):
     Image.fromarray(portrait[:64, :64]).save(tmp_path / "a.png")
-    env = dict(os.environ, ANIMEGAN_MANIFEST=str(tiny_weights / "manifest.json"), ANIMEGAN_THREADS="1",
-               PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, "-m", "animegan", "", "--no-faces"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = run_cli(tiny_weights, "", "--no-faces", cwd=tmp_path)
     assert result.returncode == 2 and "an input is empty" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path.parent / f"{tmp_path.name}_anime").exists()
 
@@ -123,9 +121,9 @@ def test_ctrl_c_is_one_line_and_leaves_no_partial_file(tiny_weights, portrait, t
     big = np.tile(portrait, (4, 4, 1))
     for i in range(20):
         Image.fromarray(big).save(src / f"{i:02d}.png")
-    env = {**os.environ, "ANIMEGAN_MANIFEST": str(tiny_weights / "manifest.json"), "ANIMEGAN_THREADS": "1"}
     process = subprocess.Popen([sys.executable, "-m", "animegan", str(src), "--no-faces", "--max-size", "0", "-o",
-                                str(tmp_path / "out")], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+                                str(tmp_path / "out")], cwd=ROOT, env=cli_env(tiny_weights), stderr=subprocess.PIPE,
+                               text=True)
     seen = ""
     while "stylizing" not in seen:    # the progress bar is up: the run is under way
         char = process.stderr.read(1)
