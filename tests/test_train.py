@@ -14,7 +14,7 @@ from PIL import Image
 
 from tests.conftest import read_pixels, write_manifest
 from train import align_faces, bundle, distill, evaluate, export, metrics, push, quantize
-from train.checkpoint import load_weights, read_meta, save_checkpoint
+from train.checkpoint import load_weights, read_meta, save_checkpoint, widened
 from train.losses import high_pass
 from train.metrics import EditCaptured
 from train.model import (ARCHITECTURES, ContextGenerator, Discriminator, FastGenerator, Generator, UNetGenerator,
@@ -118,6 +118,27 @@ def test_context_student_grows_from_a_fast_one_and_sees_a_whole_face(tmp_path):
     save_checkpoint(tmp_path / "grown.safetensors", {"generator": grown}, {}, {"arch": "context", "width": 1.0})
     grown_onnx = tmp_path / "grown.onnx"
     assert export.main(["--checkpoint", str(tmp_path / "grown.safetensors"), "--out", str(grown_onnx)]) < 1e-4
+
+
+def test_hires_unet_widens_from_a_plain_one_and_starts_as_exactly_it(tmp_path):
+    torch.manual_seed(0)
+    plain = build_generator("unet").eval()
+    for module in plain.modules():         # a 'trained' U-Net: every weight non-zero, output not saturated
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.normal_(module.weight, std=0.02)
+    save_checkpoint(tmp_path / "unet.safetensors", {"generator": plain}, {}, {"arch": "unet", "width": 1.0})
+    wide = build_generator("unet_hires")
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        load_weights(tmp_path / "unet.safetensors", wide)        # widening only when asked for
+    load_weights(tmp_path / "unet.safetensors", wide, grow=True)
+    wide.eval()
+    assert wide.encoders[0][0][0].weight.shape[0] > plain.encoders[0][0][0].weight.shape[0]
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    assert torch.equal(wide(x), plain(x))                         # the new channels add nothing yet
+    torch.nn.init.normal_(wide.out_layer.weight, std=0.1)         # ... and do once training moves them
+    assert not torch.equal(wide(x), plain(x))
+    with pytest.raises(ValueError, match="cannot widen"):
+        widened(torch.zeros(8, 4, 3, 3), torch.zeros(4, 4, 3, 3))
 
 
 def test_edit_captured_is_100_for_the_teacher_and_0_for_the_photo(portrait):

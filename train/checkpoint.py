@@ -48,16 +48,38 @@ def read_meta(path: Path) -> dict[str, Any]:
         return json.loads((f.metadata() or {}).get("meta", "{}"))
 
 
-def load_weights(path: Path, model: torch.nn.Module, name: str = "generator", optional: tuple[str, ...] = ()) -> None:
-    """Load one model's weights (any float dtype, e.g. fp16 published weights) into ``model``; the submodules named
-    in ``optional`` keep their initial weights when the file lacks them (a model grown from a smaller one)."""
+def load_weights(path: Path, model: torch.nn.Module, name: str = "generator", optional: tuple[str, ...] = (),
+                 grow: bool = False) -> None:
+    """Load one model's weights (any float dtype, e.g. fp16 published weights) into ``model``. For a model grown
+    from a smaller one: the submodules named in ``optional`` keep their initial weights when the file lacks them,
+    and with ``grow`` a layer the file holds narrower is widened by ``widened``."""
     prefix = f"{name}."
     state = {k[len(prefix):]: v for k, v in load_file(str(path)).items() if k.startswith(prefix)}
     if not state:
         raise KeyError(f"{path} holds no weights for {name!r}")
     reference = model.state_dict()
     kept = {k: v for k, v in reference.items() if k not in state and k.split(".")[0] in optional}
-    model.load_state_dict({**kept, **{k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}})
+    for key, saved in state.items():
+        if key not in reference:
+            continue
+        saved = saved.to(reference[key].dtype)
+        if grow and saved.shape != reference[key].shape:
+            saved = widened(saved, reference[key])
+        state[key] = saved
+    model.load_state_dict({**kept, **state})
+
+
+def widened(saved: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor:
+    """``saved`` in the leading slice of ``fresh`` (the same layer with more channels): the new channels keep their
+    fresh values, except that weights from new input channels into old output channels are zero, so the widened
+    model computes exactly what the saved one did until training moves them."""
+    if saved.dim() != fresh.dim() or any(s > f for s, f in zip(saved.shape, fresh.shape)):
+        raise ValueError(f"cannot widen a {tuple(saved.shape)} tensor into {tuple(fresh.shape)}")
+    out = fresh.clone()
+    out[tuple(slice(0, n) for n in saved.shape)] = saved
+    if out.dim() >= 2:
+        out[:saved.shape[0], saved.shape[1]:] = 0
+    return out
 
 
 def load_checkpoint(path: Path, models: dict[str, torch.nn.Module],

@@ -86,7 +86,7 @@ def parse_config(argv: list[str] | None = None) -> DistillConfig:
     p.add_argument("--resume", action="store_true", help="continue from --out/last.safetensors")
     p.add_argument("--init", type=Path,
                    help="start from these generator weights (e.g. committed fp16 weights; a fast student's for "
-                        "--arch context); with --resume and no last checkpoint yet, the step count continues from the "
+                        "--arch context, a unet's for --arch unet_hires); with --resume and no last checkpoint yet, the step count continues from the "
                         "file's metadata")
     p.add_argument("--arch", choices=ARCHITECTURES, default=default.arch, help="student architecture")
     p.add_argument("--width", type=float, default=default.width, help="student width multiplier")
@@ -200,8 +200,9 @@ def restore(config: DistillConfig, models: dict[str, torch.nn.Module],
         print(f"resumed from {last} at step {meta['step']}")
         return (int(meta["step"]), float(meta.get("best_psnr", -1.0)), float(meta.get("wall_seconds", 0.0)),
                 meta.get("init"))
-    if config.init:   # a grown generator (context) may start from the weights it grows from
-        load_weights(config.init, models["generator"], optional=getattr(models["generator"], "GROWN_MODULES", ()))
+    if config.init:   # a grown generator (context, unet_hires) may start from the weights it grows from
+        load_weights(config.init, models["generator"], optional=getattr(models["generator"], "GROWN_MODULES", ()),
+                     grow=True)
         meta = read_meta(config.init) if config.resume else {}
         step = int(meta.get("step", 0))
         print(f"initialised generator from {config.init} (step {step})")

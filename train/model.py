@@ -25,7 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-ARCHITECTURES = ("classic", "fast", "unet", "context")
+ARCHITECTURES = ("classic", "fast", "unet", "unet_hires", "context")
+# the U-Net with more channels at full and half resolution, where the teachers draw lines and strokes
+HIRES_CHANNELS = (24, 48, 64, 96, 128)
 
 
 def _ch(channels: int, width: float) -> int:
@@ -218,6 +220,8 @@ def build_generator(arch: str = "classic", width: float = 1.0) -> nn.Module:
         return FastGenerator(width)
     if arch == "unet":
         return UNetGenerator(width)
+    if arch == "unet_hires":
+        return UNetGenerator(width, channels=HIRES_CHANNELS)
     if arch == "context":
         return ContextGenerator(width)
     raise ValueError(f"unknown generator architecture {arch!r}; choose from {ARCHITECTURES}")
@@ -225,7 +229,8 @@ def build_generator(arch: str = "classic", width: float = 1.0) -> nn.Module:
 
 def generator_multiple(arch: str) -> int:
     """What the sides of a picture must be a multiple of for this architecture."""
-    return {"unet": UNetGenerator.MULTIPLE, "context": ContextGenerator.MULTIPLE}.get(arch, 4)
+    return {"unet": UNetGenerator.MULTIPLE, "unet_hires": UNetGenerator.MULTIPLE,
+            "context": ContextGenerator.MULTIPLE}.get(arch, 4)
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
