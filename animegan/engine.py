@@ -55,14 +55,17 @@ def _feather(length: int, overlap: int, at_start: bool, at_end: bool) -> np.ndar
 
 
 def _tile_layout(size: int, max_tile: int, overlap: int, multiple: int) -> tuple[int, list[int]]:
-    """(tile length, tile starts) covering ``size`` with the fewest, evenly sized tiles of at most ``max_tile``."""
+    """(tile length, tile starts) covering ``size`` with the fewest evenly spaced tiles of at most ``max_tile``,
+    neighbours overlapping by at least ``overlap``. Lengths and starts are multiples of ``multiple``, so every tile
+    samples the picture on the grid a single pass would (strided layers draw strokes where that grid puts them);
+    the last tile may run up to ``multiple`` − 1 pixels past the end, which is padded as in a single pass."""
     if size <= max_tile:
         return size, [0]
-    count = -(-(size - overlap) // (max_tile - overlap))
-    tile = -(-(size + (count - 1) * overlap) // count)
-    tile = min(size, -(-tile // multiple) * multiple)
-    step = (size - tile) / (count - 1)
-    return tile, [round(i * step) for i in range(count)]
+    cells, max_cells, overlap_cells = -(-size // multiple), max_tile // multiple, -(-overlap // multiple)
+    count = -(-(cells - overlap_cells) // (max_cells - overlap_cells))
+    tile = -(-(cells + (count - 1) * overlap_cells) // count)
+    step = (cells - tile) / (count - 1)
+    return tile * multiple, [round(i * step) * multiple for i in range(count)]
 
 
 class OnnxGenerator:
@@ -115,19 +118,19 @@ class OnnxGenerator:
         h, w = rgb.shape[:2]
         tile_h, ys = _tile_layout(h, self.tile, self.overlap, self.multiple)
         tile_w, xs = _tile_layout(w, self.tile, self.overlap, self.multiple)
-        weights_y = [_feather(tile_h, self.overlap, y0 == 0, y0 + tile_h >= h) for y0 in ys]
-        weights_x = [_feather(tile_w, self.overlap, x0 == 0, x0 + tile_w >= w) for x0 in xs]
+        weights_y = [_feather(min(tile_h, h - y0), self.overlap, y0 == 0, y0 + tile_h >= h) for y0 in ys]
+        weights_x = [_feather(min(tile_w, w - x0), self.overlap, x0 == 0, x0 + tile_w >= w) for x0 in xs]
         norm_y, norm_x = np.zeros(h, np.float32), np.zeros(w, np.float32)
         for y0, wy in zip(ys, weights_y):
-            norm_y[y0:y0 + tile_h] += wy
+            norm_y[y0:y0 + len(wy)] += wy
         for x0, wx in zip(xs, weights_x):
-            norm_x[x0:x0 + tile_w] += wx
+            norm_x[x0:x0 + len(wx)] += wx
         out = np.empty((h, w, 3), np.uint8)
         band = np.zeros((tile_h, w, 3), np.float32)
         for i, (y0, wy) in enumerate(zip(ys, weights_y)):
             for x0, wx in zip(xs, weights_x):
                 tile = self._run_padded(rgb[y0:y0 + tile_h, x0:x0 + tile_w])
-                band[:, x0:x0 + tile_w] += tile * (wy[:, None, None] * wx[None, :, None])
+                band[:len(wy), x0:x0 + len(wx)] += tile * (wy[:, None, None] * wx[None, :, None])
             end = ys[i + 1] if i + 1 < len(ys) else h
             done = end - y0
             band[:done] /= norm_y[y0:end, None, None] * norm_x[None, :, None]
