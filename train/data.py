@@ -89,12 +89,14 @@ def tensor_to_rgb(x: torch.Tensor) -> np.ndarray:
     return to_uint8(x.detach().permute(1, 2, 0).float().cpu().numpy())
 
 
-def random_crop(arrays: Sequence[np.ndarray], crop: int, rng: random.Random) -> list[np.ndarray]:
-    """The same random crop (and horizontal flip) of several aligned images."""
+def random_crop(arrays: Sequence[np.ndarray], crop: int, rng: random.Random, grid: int = 1) -> list[np.ndarray]:
+    """The same random crop (and horizontal flip) of several aligned images. With ``grid`` > 1 a crop starts at a
+    multiple of ``grid`` and is never mirrored: it keeps the sampling phase that strided layers had on the whole
+    image (a phase-locked crop)."""
     h, w = arrays[0].shape[:2]
-    y = rng.randint(0, max(0, h - crop))
-    x = rng.randint(0, max(0, w - crop))
-    flip = rng.random() < 0.5
+    y = rng.randint(0, max(0, h - crop) // grid) * grid
+    x = rng.randint(0, max(0, w - crop) // grid) * grid
+    flip = rng.random() < 0.5 and grid == 1
     out = []
     for a in arrays:
         c = a[y:y + crop, x:x + crop]
@@ -196,14 +198,15 @@ class PairPool:
         if not len(self):
             raise RuntimeError("no usable training photos: " + "; ".join(self.skipped[:3]))
 
-    def sample(self, batch: int, crop: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
-        """A batch of aligned random crops: (photos, targets), both (B, 3, crop, crop) in [-1, 1]."""
+    def sample(self, batch: int, crop: int, rng: random.Random, grid: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch of aligned random crops (``random_crop``'s ``grid``): (photos, targets), both (B, 3, crop, crop)
+        in [-1, 1]."""
         if self.error:
             raise RuntimeError(f"teacher target generation failed: {self.error}") from self.error
         with self._lock:
             groups = list(self.groups.values())
             chosen = [group[rng.randrange(len(group))] for group in (rng.choice(groups) for _ in range(batch))]
-        xs, ys = zip(*(random_crop(pair, crop, rng) for pair in chosen))
+        xs, ys = zip(*(random_crop(pair, crop, rng, grid) for pair in chosen))
         return torch.stack([rgb_to_tensor(x) for x in xs]), torch.stack([rgb_to_tensor(y) for y in ys])
 
 

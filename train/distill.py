@@ -51,6 +51,7 @@ class DistillConfig:
     width: float = 1.0
     batch: int = 8
     crop: int = 128
+    phase_lock: bool = False
     sizes: tuple[int, ...] = (256, 320, 384, 512)
     lr: float = 1e-3
     warmup: int = 200
@@ -92,6 +93,9 @@ def parse_config(argv: list[str] | None = None) -> DistillConfig:
     p.add_argument("--width", type=float, default=default.width, help="student width multiplier")
     p.add_argument("--batch", type=int, default=default.batch)
     p.add_argument("--crop", type=int, default=default.crop, help="training crop side (multiple of 4)")
+    p.add_argument("--phase-lock", action="store_true",
+                   help="crops start at multiples of the teachers' and student's stride and are not mirrored, so the "
+                        "student learns the teacher's strokes where its strides put them on a whole picture")
     p.add_argument("--sizes", default=",".join(map(str, default.sizes)), help="working short sides photos are drawn at")
     p.add_argument("--lr", type=float, default=default.lr, help="peak learning rate (AdamW)")
     p.add_argument("--warmup", type=int, default=default.warmup, help="linear warm-up steps")
@@ -247,7 +251,7 @@ def distill(config: DistillConfig) -> dict:
 
     meta_base = {"arch": config.arch, "width": config.width, "teachers": teacher.ids, "multiple": multiple,
                  "photos": [str(p) for p in config.photos], "train_photos": len(train_photos),
-                 "val_photos": [str(p) for p in val_photos], "crop": config.crop, "sizes": sizes,
+                 "val_photos": [str(p) for p in val_photos], "crop": config.crop, "phase_lock": config.phase_lock, "sizes": sizes,
                  "batch": config.batch, "lr": config.lr,
                  "perceptual": config.perceptual and Path(config.perceptual).name,
                  "perceptual_weight": config.perceptual_weight if config.perceptual else 0.0,
@@ -269,7 +273,7 @@ def distill(config: DistillConfig) -> dict:
         lr = learning_rate(step, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        photos, targets = pool.sample(config.batch, config.crop, rng)
+        photos, targets = pool.sample(config.batch, config.crop, rng, multiple if config.phase_lock else 1)
         photos, targets = photos.to(device, memory_format=layout), targets.to(device)
         out = model(photos)
         loss_l1 = F.l1_loss(out, targets)
