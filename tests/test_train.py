@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from PIL import Image
 from tests.conftest import read_pixels, write_manifest
 from train import align_faces, bundle, distill, evaluate, export, metrics, push, quantize
 from train.checkpoint import load_weights, read_meta, save_checkpoint, widened
+from train.data import random_crop
 from train.losses import high_pass
 from train.metrics import EditCaptured
 from train.model import (ARCHITECTURES, ContextGenerator, Discriminator, FastGenerator, Generator, UNetGenerator,
@@ -141,6 +143,20 @@ def test_hires_unet_widens_from_a_plain_one_and_starts_as_exactly_it(tmp_path):
         widened(torch.zeros(8, 4, 3, 3), torch.zeros(4, 4, 3, 3))
 
 
+def test_phase_locked_crops_stay_on_the_stride_grid_and_are_never_mirrored():
+    image = np.arange(100 * 120).reshape(100, 120)           # each pixel holds its own position
+    rng = random.Random(0)
+    corners = set()
+    for _ in range(200):
+        (crop,) = random_crop([image], 32, rng, grid=16)
+        y, x = divmod(int(crop[0, 0]), 120)
+        assert y % 16 == 0 and x % 16 == 0 and crop[0, 1] == crop[0, 0] + 1
+        corners.add((y, x))
+    assert len(corners) == len(range(0, 69, 16)) * len(range(0, 89, 16))   # ... and reach every grid position
+    free = [random_crop([image], 32, rng)[0] for _ in range(200)]
+    assert any(c[0, 1] < c[0, 0] for c in free) and any(int(c[0, 0]) % 120 % 16 for c in free)
+
+
 def test_edit_captured_is_100_for_the_teacher_and_0_for_the_photo(portrait):
     teacher = (portrait // 32 * 32).astype(np.uint8)        # a posterising 'teacher': changes colour and detail
     halfway = ((portrait.astype(int) + teacher) // 2).astype(np.uint8)
@@ -263,11 +279,12 @@ def test_a_run_continued_from_committed_weights_counts_steps_on_and_keeps_its_ow
     result = distill.main(["--teacher", str(teacher_onnx), "--photos", str(root / "scenes"), "--out", str(out),
                            "--steps", "8", "--batch", "2", "--crop", "64", "--sizes", "96", "--val-every", "2",
                            "--ckpt-every", "2", "--val-count", "1", "--val-size", "96", "--width", "0.5",
-                           "--detail-weight", "1", "--init", str(distilled / "last.safetensors"), "--resume"])
+                           "--detail-weight", "1", "--init", str(distilled / "last.safetensors"), "--resume",
+                           "--phase-lock"])
     assert result["step"] == 8
     assert [json.loads(line)["step"] for line in (out / "history.jsonl").read_text().splitlines()] == [8]
     meta = read_meta(out / "best.safetensors")   # its own best, whatever the committed run's best PSNR was
-    assert meta["step"] == 8
+    assert meta["step"] == 8 and meta["phase_lock"]
     lineage = "last.safetensors at step 6 (L1 + 0.1 × perceptual (features.onnx:c2))"
     assert meta["init"] == lineage
     # resumed later from its own last checkpoint (no --init): still says what it started from

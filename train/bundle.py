@@ -96,7 +96,8 @@ def build_model(run: Path, teachers_dir: Path, out: Path, calib: list[Path], eva
     lineage = {
         "teachers": teachers,
         "method": (f"distillation (train.distill) continued from {meta['init']}: " if meta.get("init")
-                   else "distillation from random init (train.distill): ") + loss_description(meta),
+                   else "distillation from random init (train.distill): ") + loss_description(meta)
+                  + (", crops phase-locked to the teachers' stride grid" if meta.get("phase_lock") else ""),
         "photos": [Path(p).name for p in meta.get("photos", [])], "train_photos": meta.get("train_photos"),
         "steps": meta.get("step"), "wall_hours": round(float(meta.get("wall_seconds", 0)) / 3600, 2),
         "arch": meta["arch"], "width": meta["width"],

@@ -185,11 +185,9 @@ def validation_grid(triples: list, count: int = 4, height: int = 192) -> np.ndar
 
 
 def init_description(config: DistillConfig) -> str | None:
-    """What the run started from, for the lineage: the file, and with ``--resume`` its step and loss."""
+    """What the run started from, for the lineage: the file, its step and loss."""
     if not config.init:
         return None
-    if not config.resume:
-        return str(config.init)
     meta = read_meta(config.init)
     return f"{config.init.name} at step {meta.get('step', 0)} ({loss_description(meta)})"
 

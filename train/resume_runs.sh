@@ -17,8 +17,9 @@ shift 2
 cd "$(dirname "$0")/.."
 teachers=$shared/teachers
 faces=$runs/faces512
-# L1 + the detail-band term: the MobileNetV2 perceptual term cost ~2 points of detail captured (train/README.md, 2c)
-loss=(--detail-weight 1.0)
+# L1 + the detail-band term: the MobileNetV2 perceptual term cost ~2 points of detail captured (train/README.md, 2c);
+# crops on the teachers' stride grid: a teacher's strokes move with its grid (train/README.md, 2e)
+recipe=(--detail-weight 1.0 --phase-lock)
 lr=(--lr "${LR:-1e-3}")
 for run in "$@"; do
   style=${run%_*} kind=${run##*_}
@@ -57,7 +58,7 @@ for run in "$@"; do
     fi
   done
   nohup nice -n 19 python -m train.distill "${data[@]}" --arch "${arch[0]}" --out "$out" --steps "${STEPS:-20000}" "${batches[@]}" \
-    --val-size 512 --val-count 16 "${loss[@]}" "${lr[@]}" --threads 1 --teacher-threads 1 --resume "${init[@]}" \
+    --val-size 512 --val-count 16 "${recipe[@]}" "${lr[@]}" --threads 1 --teacher-threads 1 --resume "${init[@]}" \
     > "$runs/$run.log" 2>&1 &
   echo "started $run (pid $!): $out"
 done
