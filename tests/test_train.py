@@ -197,6 +197,28 @@ def test_context_probe_scores_a_local_teacher_100_and_a_global_one_less(teacher_
         context_probe.probe(TeacherChain([teacher_onnx]), [portrait_file], [130])
 
 
+def test_phase_probe_scores_a_pointwise_teacher_100_and_a_strided_one_less_off_its_grid(teacher_onnx, portrait_file,
+                                                                                        tmp_path):
+    from train import phase_probe
+
+    assert phase_probe.probe(TeacherChain([teacher_onnx]), [portrait_file], [1, 2], size=256) == {
+        s: {"edit_captured": 1.0, "detail_captured": 1.0} for s in (1, 2)}
+    # a 'teacher' that samples the picture on a 2 px grid: 2×2 average, then nearest upsampling
+    scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
+    nodes = [helper.make_node("AveragePool", ["input"], ["pooled"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Resize", ["pooled", "", "scales"], ["output"], mode="nearest")]
+    graph = helper.make_graph(nodes, "strided", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                              ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, "H", "W"])], [scales])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10),
+              str(tmp_path / "strided.onnx"))
+    scores = phase_probe.probe(TeacherChain([tmp_path / "strided.onnx"]), [portrait_file], [1, 2], size=256)
+    assert scores[2] == {"edit_captured": 1.0, "detail_captured": 1.0}          # the grid moved by a whole period
+    assert scores[1]["detail_captured"] < 0.8 and scores[1]["edit_captured"] < 1  # half a period: other strokes
+    with pytest.raises(ValueError, match="shifts"):
+        phase_probe.probe(TeacherChain([teacher_onnx]), [portrait_file], [0])
+
+
 def test_teacher_chain_applies_its_teachers_in_order(teacher_onnx, portrait):
     from animegan.engine import OnnxGenerator
 
