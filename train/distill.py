@@ -87,8 +87,8 @@ def parse_config(argv: list[str] | None = None) -> DistillConfig:
     p.add_argument("--resume", action="store_true", help="continue from --out/last.safetensors")
     p.add_argument("--init", type=Path,
                    help="start from these generator weights (e.g. committed fp16 weights; a fast student's for "
-                        "--arch context, a unet's for --arch unet_hires); with --resume and no last checkpoint yet, the step count continues from the "
-                        "file's metadata")
+                        "--arch context, a unet's for --arch unet_hires); with --resume and no last checkpoint yet, "
+                        "the step count continues from the file's metadata")
     p.add_argument("--arch", choices=ARCHITECTURES, default=default.arch, help="student architecture")
     p.add_argument("--width", type=float, default=default.width, help="student width multiplier")
     p.add_argument("--batch", type=int, default=default.batch)
@@ -249,8 +249,8 @@ def distill(config: DistillConfig) -> dict:
 
     meta_base = {"arch": config.arch, "width": config.width, "teachers": teacher.ids, "multiple": multiple,
                  "photos": [str(p) for p in config.photos], "train_photos": len(train_photos),
-                 "val_photos": [str(p) for p in val_photos], "crop": config.crop, "phase_lock": config.phase_lock, "sizes": sizes,
-                 "batch": config.batch, "lr": config.lr,
+                 "val_photos": [str(p) for p in val_photos], "crop": config.crop, "phase_lock": config.phase_lock,
+                 "sizes": sizes, "batch": config.batch, "lr": config.lr,
                  "perceptual": config.perceptual and Path(config.perceptual).name,
                  "perceptual_weight": config.perceptual_weight if config.perceptual else 0.0,
                  "detail_weight": config.detail_weight, "adv_weight": config.adv_weight,
