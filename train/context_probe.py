@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from train.data import held_out_photos, read_rgb, resize_short_side
-from train.metrics import EditCaptured
+from train.metrics import EditCaptured, captured_table
 from train.teachers import TeacherChain, teacher_files
 
 CENTRE = 128        # side of the scored centre of each window
@@ -41,7 +41,7 @@ def probe(teacher: TeacherChain, photos: list[Path], windows: list[int]) -> dict
             c0 = (side - CENTRE) // 2
             centre = (slice(top + c0, top + c0 + CENTRE), slice(left + c0, left + c0 + CENTRE))
             captured[side].add(rgb[centre], whole[centre], seen[c0:c0 + CENTRE, c0:c0 + CENTRE])
-    return {w: {"edit_captured": round(c.edit, 4), "detail_captured": round(c.detail, 4)} for w, c in captured.items()}
+    return {w: c.scores() for w, c in captured.items()}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -59,11 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
     photos = held_out_photos(args.photos, args.count, args.holdout)
     results = {style: probe(TeacherChain(teacher_files(args.teachers, [style])), photos, args.windows)
                for style in args.styles}
-    print("| teacher | " + " | ".join(f"sees {w}²: edit / detail" for w in args.windows) + " |")
-    print("| --- |" + " ---: |" * len(args.windows))
-    for style, by_window in results.items():
-        print(f"| {style} | " + " | ".join(f"{m['edit_captured']:.1%} / {m['detail_captured']:.1%}"
-                                          for m in by_window.values()) + " |")
+    print(captured_table([f"sees {w}²" for w in args.windows], results))
     return results
 
 

@@ -176,7 +176,7 @@ def validate(model: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]])
     model.train()
     return {"val_psnr": round(float(np.mean([s[0] for s in scores])), 3),
             "val_ssim": round(float(np.mean([s[1] for s in scores])), 4),
-            "edit_captured": round(captured.edit, 4), "detail_captured": round(captured.detail, 4)}, triples
+            **captured.scores()}, triples
 
 
 def validation_grid(triples: list, count: int = 4, height: int = 192) -> np.ndarray:

@@ -80,7 +80,7 @@ def evaluate(student: Path, teachers: list[Path], photos: list[Path], fp32: Path
         "photos": len(rows), "size_short_side": size,
         "psnr_db": mean("psnr"), "ssim": round(float(np.mean([r["ssim"] for r in rows])), 4),
         "baseline_psnr_db": mean("baseline_psnr"),
-        "edit_captured": round(captured.edit, 4), "detail_captured": round(captured.detail, 4),
+        **captured.scores(),
         "faces_measured": len(identity["student"]),
         "identity_kept_student": round(float(np.mean(identity["student"])), 3) if identity["student"] else None,
         "identity_kept_teacher": round(float(np.mean(identity["teacher"])), 3) if identity["teacher"] else None,

@@ -2,6 +2,8 @@
 teacher's edit a student captures."""
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -52,3 +54,17 @@ class EditCaptured:
     @property
     def detail(self) -> float:
         return float(1 - self.sums[2] / self.sums[3]) if self.sums[3] else float("nan")
+
+    def scores(self) -> dict[str, float]:
+        """Both numbers, rounded, as the JSON reports and manifests carry them."""
+        return {"edit_captured": round(self.edit, 4), "detail_captured": round(self.detail, 4)}
+
+
+def captured_table(columns: list[str], results: dict[str, dict[Any, dict[str, float]]]) -> str:
+    """A Markdown table of ``scores()`` per teacher (rows) and probe setting (``columns``, in the results' order)."""
+    lines = ["| teacher | " + " | ".join(f"{c}: edit / detail" for c in columns) + " |",
+             "| --- |" + " ---: |" * len(columns)]
+    for name, by_setting in results.items():
+        lines.append(f"| {name} | " + " | ".join(f"{m['edit_captured']:.1%} / {m['detail_captured']:.1%}"
+                                                   for m in by_setting.values()) + " |")
+    return "\n".join(lines)

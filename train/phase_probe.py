@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from train.data import held_out_photos, read_rgb, resize_short_side
-from train.metrics import EditCaptured
+from train.metrics import EditCaptured, captured_table
 from train.teachers import TeacherChain, teacher_files
 
 BORDER = 32         # columns and rows left out of the score at each side (the shift's own edge)
@@ -42,7 +42,7 @@ def probe(teacher: TeacherChain, photos: list[Path], shifts: list[int], size: in
             shifted = np.concatenate([np.repeat(rgb[:, :1], s, axis=1), rgb[:, :-s]], axis=1)
             back = np.concatenate([teacher(shifted)[:, s:], np.repeat(whole[:, -1:], s, axis=1)], axis=1)
             captured[s].add(rgb[inner], whole[inner], back[inner])
-    return {s: {"edit_captured": round(c.edit, 4), "detail_captured": round(c.detail, 4)} for s, c in captured.items()}
+    return {s: c.scores() for s, c in captured.items()}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -59,11 +59,8 @@ def main(argv: list[str] | None = None) -> dict:
     results = {style: probe(TeacherChain(teacher_files(args.teachers, style.split("+"))), photos, args.shifts,
                             args.size)
                for style in args.styles}
-    print("| teacher | " + " | ".join(f"shifted {s} px: edit / detail" for s in args.shifts) + " |")
-    print("| --- |" + " ---: |" * len(args.shifts))
-    for style, by_shift in results.items():
-        print(f"| {' → '.join(style.split('+'))} | " + " | ".join(
-            f"{m['edit_captured']:.1%} / {m['detail_captured']:.1%}" for m in by_shift.values()) + " |")
+    print(captured_table([f"shifted {s} px" for s in args.shifts],
+                         {" → ".join(style.split("+")): by_shift for style, by_shift in results.items()}))
     return results
 
 
