@@ -12,6 +12,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
+from safetensors.numpy import load_file
 
 from tests.conftest import read_pixels, write_manifest
 from train import align_faces, bundle, distill, evaluate, export, metrics, push, quantize
@@ -302,11 +303,15 @@ def test_a_run_continued_from_committed_weights_counts_steps_on_and_keeps_its_ow
                            "--steps", "8", "--batch", "2", "--crop", "64", "--sizes", "96", "--val-every", "2",
                            "--ckpt-every", "2", "--val-count", "1", "--val-size", "96", "--width", "0.5",
                            "--detail-weight", "1", "--init", str(distilled / "last.safetensors"), "--resume",
-                           "--phase-lock"])
+                           "--phase-lock", "--freeze-bn"])
     assert result["step"] == 8
+    before, after = load_file(distilled / "last.safetensors"), load_file(out / "last.safetensors")
+    stats = [key for key in before if key.endswith(("running_mean", "running_var"))]
+    assert stats and all(np.array_equal(before[key], after[key]) for key in stats)       # BatchNorm frozen ...
+    assert any(not np.array_equal(before[key], after[key]) for key in before if key.endswith(".weight"))  # ... only
     assert [json.loads(line)["step"] for line in (out / "history.jsonl").read_text().splitlines()] == [8]
     meta = read_meta(out / "best.safetensors")   # its own best, whatever the committed run's best PSNR was
-    assert meta["step"] == 8 and meta["phase_lock"]
+    assert meta["step"] == 8 and meta["phase_lock"] and meta["freeze_bn"]
     lineage = "last.safetensors at step 6 (L1 + 0.1 × perceptual (features.onnx:c2))"
     assert meta["init"] == lineage
     # resumed later from its own last checkpoint (no --init): still says what it started from

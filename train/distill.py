@@ -52,6 +52,7 @@ class DistillConfig:
     batch: int = 8
     crop: int = 128
     phase_lock: bool = False
+    freeze_bn: bool = False
     sizes: tuple[int, ...] = (256, 320, 384, 512)
     lr: float = 1e-3
     warmup: int = 200
@@ -96,6 +97,9 @@ def parse_config(argv: list[str] | None = None) -> DistillConfig:
     p.add_argument("--phase-lock", action="store_true",
                    help="crops start at multiples of the teachers' and student's stride and are not mirrored, so the "
                         "student learns the teacher's strokes where its strides put them on a whole picture")
+    p.add_argument("--freeze-bn", action="store_true",
+                   help="BatchNorm normalises with its running statistics (as at inference) and stops updating them: "
+                        "a fine-tune on whole pictures at batch 1 then trains what inference runs")
     p.add_argument("--sizes", default=",".join(map(str, default.sizes)), help="working short sides photos are drawn at")
     p.add_argument("--lr", type=float, default=default.lr, help="peak learning rate (AdamW)")
     p.add_argument("--warmup", type=int, default=default.warmup, help="linear warm-up steps")
@@ -173,10 +177,18 @@ def validate(model: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]])
         scores.append((psnr(out, target), ssim(out, target)))
         captured.add(photo, target, out)
         triples.append((photo, target, out))
-    model.train()
     return {"val_psnr": round(float(np.mean([s[0] for s in scores])), 3),
             "val_ssim": round(float(np.mean([s[1] for s in scores])), 4),
             **captured.scores()}, triples
+
+
+def train_mode(model: torch.nn.Module, freeze_bn: bool) -> None:
+    """Training mode; with ``freeze_bn`` the BatchNorm layers stay in inference mode (running statistics, frozen)."""
+    model.train()
+    if freeze_bn:
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 def validation_grid(triples: list, count: int = 4, height: int = 192) -> np.ndarray:
@@ -245,11 +257,12 @@ def distill(config: DistillConfig) -> dict:
     features = load_feature_network(config.perceptual).to(device) if config.perceptual else None
 
     step, best, wall_before, lineage = restore(config, models, optimizers)
-    model.train()
+    train_mode(model, config.freeze_bn)
 
     meta_base = {"arch": config.arch, "width": config.width, "teachers": teacher.ids, "multiple": multiple,
                  "photos": [str(p) for p in config.photos], "train_photos": len(train_photos),
                  "val_photos": [str(p) for p in val_photos], "crop": config.crop, "phase_lock": config.phase_lock,
+                 "freeze_bn": config.freeze_bn,
                  "sizes": sizes, "batch": config.batch, "lr": config.lr,
                  "perceptual": config.perceptual and Path(config.perceptual).name,
                  "perceptual_weight": config.perceptual_weight if config.perceptual else 0.0,
@@ -305,6 +318,7 @@ def distill(config: DistillConfig) -> dict:
             bar.set_postfix(l1=f"{loss_l1.item():.4f}", lr=f"{lr:.1e}", it_s=f"{rate:.2f}", pairs=len(pool))
         if step % config.val_every == 0 or step == config.steps:
             scores, triples = validate(model, val_pairs) if val_pairs else ({"val_psnr": float("nan")}, [])
+            train_mode(model, config.freeze_bn)
             for key, value in scores.items():
                 writer.add_scalar(f"val/{key.removeprefix('val_')}", value, step)
             val_psnr = scores["val_psnr"]
