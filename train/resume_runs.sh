@@ -32,7 +32,8 @@ for run in "$@"; do
       chain=("$teachers/cute.onnx")
       [ "$style" = cute ] || chain+=("$teachers/$style.onnx")
       data=(--teacher "${chain[@]}" --photos "$faces/train" --sizes 512)
-      arch=(unet) inits=(weights/checkpoints/$style.face.safetensors) batches=(--batch 4 --crop 256) ;;
+      # whole aligned faces, as the face pass runs them, at batch 1 with BatchNorm frozen (train/README.md, 2e)
+      arch=(unet) inits=(weights/checkpoints/$style.face.safetensors) batches=(--batch 1 --crop 512 --freeze-bn) ;;
     picture)
       # width 0.875 (0.81 M parameters, ~1.0 MB INT8): with a 1.3 MB face model a style stays under 2.5 MB
       data=(--teacher "$teachers/$style.onnx" --sizes 384,512,640 --width 0.875
