@@ -283,6 +283,8 @@ def test_learning_rate_warms_up_then_decays_to_its_floor():
     rates = [distill.learning_rate(step, config) for step in range(config.steps + 1)]
     assert rates[0] == pytest.approx(1e-5) and max(rates) == pytest.approx(1e-3)
     assert rates[-1] == pytest.approx(5e-5) and all(b <= a + 1e-12 for a, b in zip(rates[99:], rates[100:]))
+    later = [distill.learning_rate(step, config, start=400) for step in range(400, config.steps + 1)]
+    assert later[0] == pytest.approx(1e-5) and max(later) == pytest.approx(1e-3) and later[-1] == pytest.approx(5e-5)
 
 
 def test_distillation_logs_validation_and_resumes(distilled):
@@ -305,13 +307,15 @@ def test_a_run_continued_from_committed_weights_counts_steps_on_and_keeps_its_ow
                            "--detail-weight", "1", "--init", str(distilled / "last.safetensors"), "--resume",
                            "--phase-lock", "--freeze-bn"])
     assert result["step"] == 8
+    record = json.loads((out / "history.jsonl").read_text())   # the schedule starts where the init stopped: its
+    assert record["lr"] == pytest.approx(1e-3 * 2 / 200)       # 2nd warm-up step (200 steps to --lr 1e-3) at step 7
     before, after = load_file(distilled / "last.safetensors"), load_file(out / "last.safetensors")
     stats = [key for key in before if key.endswith(("running_mean", "running_var"))]
     assert stats and all(np.array_equal(before[key], after[key]) for key in stats)       # BatchNorm frozen ...
     assert any(not np.array_equal(before[key], after[key]) for key in before if key.endswith(".weight"))  # ... only
     assert [json.loads(line)["step"] for line in (out / "history.jsonl").read_text().splitlines()] == [8]
     meta = read_meta(out / "best.safetensors")   # its own best, whatever the committed run's best PSNR was
-    assert meta["step"] == 8 and meta["phase_lock"] and meta["freeze_bn"]
+    assert meta["step"] == 8 and meta["phase_lock"] and meta["freeze_bn"] and meta["schedule_start"] == 6
     lineage = "last.safetensors at step 6 (L1 + 0.1 × perceptual (features.onnx:c2))"
     assert meta["init"] == lineage
     # resumed later from its own last checkpoint (no --init): still says what it started from

@@ -89,7 +89,7 @@ def parse_config(argv: list[str] | None = None) -> DistillConfig:
     p.add_argument("--init", type=Path,
                    help="start from these generator weights (e.g. committed fp16 weights; a fast student's for "
                         "--arch context, a unet's for --arch unet_hires); with --resume and no last checkpoint yet, "
-                        "the step count continues from the file's metadata")
+                        "the step count continues from the file's metadata and the warm-up and cosine start there")
     p.add_argument("--arch", choices=ARCHITECTURES, default=default.arch, help="student architecture")
     p.add_argument("--width", type=float, default=default.width, help="student width multiplier")
     p.add_argument("--batch", type=int, default=default.batch)
@@ -134,11 +134,13 @@ def parse_config(argv: list[str] | None = None) -> DistillConfig:
     return DistillConfig(**args, sizes=sizes, channels_last=channels_last)
 
 
-def learning_rate(step: int, config: DistillConfig) -> float:
-    """Linear warm-up, then cosine decay to ``min_lr_ratio × lr`` at ``steps``."""
+def learning_rate(step: int, config: DistillConfig, start: int = 0) -> float:
+    """Linear warm-up from step ``start`` (where the run's schedule began), then cosine decay to
+    ``min_lr_ratio × lr`` at ``steps``."""
+    step -= start
     if step < config.warmup:
         return config.lr * (step + 1) / config.warmup
-    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    progress = min(1.0, (step - config.warmup) / max(1, config.steps - start - config.warmup))
     floor = config.min_lr_ratio
     return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
@@ -205,15 +207,17 @@ def init_description(config: DistillConfig) -> str | None:
 
 
 def restore(config: DistillConfig, models: dict[str, torch.nn.Module],
-            optimizers: dict[str, torch.optim.Optimizer]) -> tuple[int, float, float, str | None]:
+            optimizers: dict[str, torch.optim.Optimizer]) -> tuple[int, float, float, str | None, int]:
     """Load what ``resume`` / ``init`` ask for into ``models`` (and ``optimizers``); returns the run's (step,
-    best validation PSNR, wall seconds so far, what it started from): a resumed run keeps its lineage."""
+    best validation PSNR, wall seconds so far, what it started from, step its learning-rate schedule began at): a
+    resumed run keeps its lineage and schedule; one continued from ``init`` counts on from the init's step and starts
+    its schedule there."""
     last = config.out / "last.safetensors"
     if config.resume and last.exists():
         meta = load_checkpoint(last, models, optimizers)
         print(f"resumed from {last} at step {meta['step']}")
         return (int(meta["step"]), float(meta.get("best_psnr", -1.0)), float(meta.get("wall_seconds", 0.0)),
-                meta.get("init"))
+                meta.get("init"), int(meta.get("schedule_start", 0)))
     if config.init:   # a grown generator (context, unet_hires) may start from the weights it grows from
         load_weights(config.init, models["generator"], optional=getattr(models["generator"], "GROWN_MODULES", ()),
                      grow=True)
@@ -221,8 +225,8 @@ def restore(config: DistillConfig, models: dict[str, torch.nn.Module],
         step = int(meta.get("step", 0))
         print(f"initialised generator from {config.init} (step {step})")
         # best starts afresh: this run's loss may differ, and its own best is what it should leave behind
-        return step, -1.0, float(meta.get("wall_seconds", 0.0)), init_description(config)
-    return 0, -1.0, 0.0, None
+        return step, -1.0, float(meta.get("wall_seconds", 0.0)), init_description(config), step
+    return 0, -1.0, 0.0, None, 0
 
 
 def distill(config: DistillConfig) -> dict:
@@ -256,7 +260,7 @@ def distill(config: DistillConfig) -> dict:
         optimizers["discriminator"] = torch.optim.Adam(disc.parameters(), lr=4e-5, betas=(0.5, 0.999))
     features = load_feature_network(config.perceptual).to(device) if config.perceptual else None
 
-    step, best, wall_before, lineage = restore(config, models, optimizers)
+    step, best, wall_before, lineage, schedule_start = restore(config, models, optimizers)
     train_mode(model, config.freeze_bn)
 
     meta_base = {"arch": config.arch, "width": config.width, "teachers": teacher.ids, "multiple": multiple,
@@ -267,7 +271,7 @@ def distill(config: DistillConfig) -> dict:
                  "perceptual": config.perceptual and Path(config.perceptual).name,
                  "perceptual_weight": config.perceptual_weight if config.perceptual else 0.0,
                  "detail_weight": config.detail_weight, "adv_weight": config.adv_weight,
-                 "init": lineage}
+                 "init": lineage, "schedule_start": schedule_start}
     history_file = config.out / "history.jsonl"
     writer = SummaryWriter(str(config.out / "tb"))
     pool.wait_for(config.batch)
@@ -281,7 +285,7 @@ def distill(config: DistillConfig) -> dict:
     bar = tqdm(total=config.steps, initial=step, desc=f"distill {'+'.join(teacher.ids)}", dynamic_ncols=True)
     tick = time.time()
     while step < config.steps:
-        lr = learning_rate(step, config)
+        lr = learning_rate(step, config, schedule_start)
         for group in optimizer.param_groups:
             group["lr"] = lr
         photos, targets = pool.sample(config.batch, config.crop, rng, multiple if config.phase_lock else 1)

@@ -4,10 +4,11 @@
 # RUN is <style>_face (the face model: U-Net on FFHQ-aligned 512² faces, teachers cute → style), <style>_picture
 # (a whole-picture U-Net on held-in scenes and people at several scales, the style's own teacher) or <style>_context
 # (the same data; the shipped whole-picture FastGenerator grown into a ContextGenerator that also sees down to 1/16).
-# STEPS=N (default 20000) ends the runs at step N, the learning rate following its cosine down to the floor by then:
-# a run resumed with a nearer N anneals (a later resume with a larger N warms it up again).
-# LR=x (default 1e-3) scales that cosine: a long run continued with a larger N and LR=3e-4 resumes near 1.3e-4
-# instead of jumping back to ~5e-4, which cost 10+ points of edit captured for thousands of steps (train/README.md).
+# STEPS=N (default 20000) ends the runs at step N. A run started from committed weights counts on from their step,
+# and its schedule (warm-up, then cosine down to the floor at N) starts there; a run folder resumed keeps its schedule,
+# so a nearer N anneals it (a later, larger N warms it up again).
+# LR=x (default 3e-4) is the schedule's peak: a peak of 1e-3 on trained weights cost 10+ points of edit captured for
+# thousands of steps (train/README.md).
 # Each run folder continues from its last checkpoint; on a fresh machine a run starts from the committed fp16 weights
 # (weights/checkpoints/<style>.face / .picture / .context.safetensors; a context run else from the shipped
 # <style>.safetensors) when they are of an architecture it can start from. Logs: RUNS_DIR/<RUN>.log.
@@ -20,7 +21,7 @@ faces=$runs/faces512
 # L1 + the detail-band term: the MobileNetV2 perceptual term cost ~2 points of detail captured (train/README.md, 2c);
 # crops on the teachers' stride grid: a teacher's strokes move with its grid (train/README.md, 2e)
 recipe=(--detail-weight 1.0 --phase-lock)
-lr=(--lr "${LR:-1e-3}")
+lr=(--lr "${LR:-3e-4}")
 for run in "$@"; do
   style=${run%_*} kind=${run##*_}
   case $kind in
