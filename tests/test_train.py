@@ -352,6 +352,15 @@ def test_quantization_gives_a_smaller_close_int8_model(distilled, photo_dirs, tm
     assert written["float_nodes"] == report.float_nodes and written["speedup"] == report.speedup
 
 
+def test_the_lineage_says_how_a_run_cut_its_training_pictures():
+    whole = {"crop": 512, "sizes": [512], "batch": 1, "phase_lock": True, "freeze_bn": True}
+    assert bundle.training_crops(whole) == (", whole pictures, batch 1, never mirrored, "
+                                            "BatchNorm frozen at its running statistics")
+    crops = {"crop": 256, "sizes": [384, 512], "batch": 4, "phase_lock": True}
+    assert bundle.training_crops(crops) == ", crops phase-locked to the teachers' stride grid"
+    assert bundle.training_crops({"crop": 128, "sizes": [256], "batch": 8}) == bundle.training_crops({}) == ""
+
+
 @pytest.fixture(scope="module")
 def face_run(tmp_path_factory, photo_dirs, teacher_onnx) -> Path:
     """A 3-step U-Net face model distilled from a chain of two teachers, every loss term on."""

@@ -77,6 +77,18 @@ def hardware() -> str:
     return f"CPU ({platform.machine()}, {os.cpu_count()} cores, {platform.system()})"
 
 
+def training_crops(meta: dict) -> str:
+    """How the run cut its training pictures and treated BatchNorm, for the lineage ("" for plain random crops)."""
+    parts = []
+    if meta.get("crop", 0) >= max(meta.get("sizes") or [float("inf")]):
+        parts.append(f"whole pictures, batch {meta.get('batch')}" + (", never mirrored" if meta.get("phase_lock") else ""))
+    elif meta.get("phase_lock"):
+        parts.append("crops phase-locked to the teachers' stride grid")
+    if meta.get("freeze_bn"):
+        parts.append("BatchNorm frozen at its running statistics")
+    return "".join(f", {part}" for part in parts)
+
+
 def build_model(run: Path, teachers_dir: Path, out: Path, calib: list[Path], eval_photos: list[Path],
                 eval_size: int, calib_size: int, checkpoint_name: str = "best") -> tuple[dict, dict]:
     """Export and quantize one run's student into ``out``; returns (lineage, metrics) built from what was used."""
@@ -97,7 +109,7 @@ def build_model(run: Path, teachers_dir: Path, out: Path, calib: list[Path], eva
         "teachers": teachers,
         "method": (f"distillation (train.distill) continued from {meta['init']}: " if meta.get("init")
                    else "distillation from random init (train.distill): ") + loss_description(meta)
-                  + (", crops phase-locked to the teachers' stride grid" if meta.get("phase_lock") else ""),
+                  + training_crops(meta),
         "photos": [Path(p).name for p in meta.get("photos", [])], "train_photos": meta.get("train_photos"),
         "steps": meta.get("step"), "wall_hours": round(float(meta.get("wall_seconds", 0)) / 3600, 2),
         "arch": meta["arch"], "width": meta["width"],
