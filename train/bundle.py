@@ -81,7 +81,8 @@ def training_crops(meta: dict) -> str:
     """How the run cut its training pictures and treated BatchNorm, for the lineage ("" for plain random crops)."""
     parts = []
     if meta.get("crop", 0) >= max(meta.get("sizes") or [float("inf")]):
-        parts.append(f"whole pictures, batch {meta.get('batch')}" + (", never mirrored" if meta.get("phase_lock") else ""))
+        parts.append(f"whole pictures, batch {meta.get('batch')}"
+                     + (", never mirrored" if meta.get("phase_lock") else ""))
     elif meta.get("phase_lock"):
         parts.append("crops phase-locked to the teachers' stride grid")
     if meta.get("freeze_bn"):
