@@ -80,7 +80,8 @@ def hardware() -> str:
 def training_crops(meta: dict) -> str:
     """How the run cut its training pictures and treated BatchNorm, for the lineage ("" for plain random crops)."""
     parts = []
-    if meta.get("crop", 0) >= max(meta.get("sizes") or [float("inf")]):
+    sizes = meta.get("sizes")
+    if sizes and meta.get("crop", 0) >= max(sizes):     # each crop is the whole picture
         parts.append(f"whole pictures, batch {meta.get('batch')}"
                      + (", never mirrored" if meta.get("phase_lock") else ""))
     elif meta.get("phase_lock"):
