@@ -352,6 +352,28 @@ def test_quantization_gives_a_smaller_close_int8_model(distilled, photo_dirs, tm
     assert written["float_nodes"] == report.float_nodes and written["speedup"] == report.speedup
 
 
+def activation_scales(path: Path) -> dict[str, float]:
+    """Each quantized activation's scale in an INT8 QDQ model (weights carry only DequantizeLinear)."""
+    model = onnx.load(str(path))
+    values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    return {n.input[0]: float(values[n.input[1]]) for n in model.graph.node if n.op_type == "QuantizeLinear"}
+
+
+def test_averaged_calibration_reads_narrower_activation_ranges(distilled, photo_dirs, tmp_path):
+    root, _ = photo_dirs
+    fp32 = tmp_path / "m.onnx"
+    export.main(["--checkpoint", str(distilled / "last.safetensors"), "--out", str(fp32)])
+    arrays = quantize.calibration_arrays(sorted((root / "scenes").iterdir())[:6], 96)
+    scales = {}
+    for method in ("minmax", "minmax-average"):
+        quantize.quantize(fp32, tmp_path / f"{method}.onnx", arrays, method, exclude=[])
+        scales[method] = activation_scales(tmp_path / f"{method}.onnx")
+    extremes, averaged = scales["minmax"], scales["minmax-average"]
+    assert extremes.keys() == averaged.keys() and len(extremes) > 5
+    assert all(averaged[name] <= extremes[name] * (1 + 1e-6) for name in extremes)
+    assert any(averaged[name] < 0.95 * extremes[name] for name in extremes)   # the option took effect
+
+
 def test_the_lineage_says_how_a_run_cut_its_training_pictures():
     whole = {"crop": 512, "sizes": [512], "batch": 1, "phase_lock": True, "freeze_bn": True}
     assert bundle.training_crops(whole) == (", whole pictures, batch 1, never mirrored, "

@@ -43,7 +43,6 @@ STYLES = {
                            "become clean cartoon faces with anime eyes (face model: Cute, then Cartoon)."),
     "hayao_v3": ("Hayao v3", "AnimeGANv3's take on the Hayao look: softer, more painterly."),
 }
-EXCLUDE_WORST = 2           # most quantization-sensitive nodes kept in float (beside the input conv and output tail)
 CALIBRATION_PHOTOS = 48     # photos the INT8 activation ranges are calibrated on
 CALIBRATION_SIZE = 384      # side of the whole-picture model's calibration crops
 FACE_CALIBRATION_SIZE = 512  # side of the face model's calibration crops (the aligned faces' size)
@@ -101,7 +100,7 @@ def build_model(run: Path, teachers_dir: Path, out: Path, calib: list[Path], eva
     fp32 = run / "export" / out.name.replace(".int8.", ".fp32.")
     export_checkpoint(checkpoint, fp32)
     report = quantize_model(fp32, calib, out, count=CALIBRATION_PHOTOS, size=calib_size,
-                            exclude_worst=EXCLUDE_WORST, eval_count=INT8_CHECK_PHOTOS, holdout=HOLDOUT,
+                            eval_count=INT8_CHECK_PHOTOS, holdout=HOLDOUT,
                             multiple=multiple)
     metrics = evaluate(out, teacher_files(teachers_dir, teachers), eval_photos, fp32, size=eval_size,
                        multiple=multiple, cache=run / "targets")
@@ -118,7 +117,7 @@ def build_model(run: Path, teachers_dir: Path, out: Path, calib: list[Path], eva
         "parameters": count_parameters(build_generator(meta["arch"], float(meta["width"]))),
         "hardware": hardware(),
         "quantization": f"onnxruntime static INT8, QDQ, per-channel weights, uint8 activations, "
-                        f"{METHODS[report.method].name} calibration on {report.calibration_photos} photos at "
+                        f"{METHODS[report.method].description} calibration on {report.calibration_photos} photos at "
                         f"{report.calibration_size}²; float nodes: {len(report.float_nodes)}",
     }
     return lineage, metrics

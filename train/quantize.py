@@ -3,8 +3,8 @@
     python -m train.quantize --model hayao.fp32.onnx --calib ../shared/photos/scenes ../shared/photos/faces \
         --out hayao.int8.onnx
 
-QDQ format, per-channel int8 weights, asymmetric uint8 activations, calibration on real photos (MinMax, Entropy or
-Percentile), intermediate shape annotations dropped. The input conv and the output tail (last conv → residual add /
+QDQ format, per-channel int8 weights, asymmetric uint8 activations, calibration on real photos (MinMax over all
+photos, MinMax averaged over the photos, Entropy or Percentile), intermediate shape annotations dropped. The input conv and the output tail (last conv → residual add /
 tanh / clip) stay float; with ``--exclude-worst K`` the K further nodes whose activations lose most to quantization
 (lowest SQNR, measured with ``onnxruntime.quantization.qdq_loss_debug``) stay float too. A report (size, FP32 vs
 INT8 latency, INT8 vs FP32 PSNR/SSIM on held-out photos) is returned as a ``Report``; the command line prints it and
@@ -33,8 +33,23 @@ from animegan.engine import OnnxGenerator, create_session
 from train.data import is_held_out, list_images, read_rgb, resize_short_side
 from train.metrics import psnr, ssim
 
-METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-           "percentile": CalibrationMethod.Percentile}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How activation ranges are read off the calibration photos."""
+    method: CalibrationMethod
+    description: str
+    options: tuple[tuple[str, bool], ...] = ()
+
+
+# "minmax-average" takes each activation's range as the mean of its per-photo min / max instead of the extremes over
+# all photos: finer steps where the values are (on the face models: INT8 vs FP32 +2.5-3 dB, detail captured +0.3).
+METHODS = {"minmax": Calibration(CalibrationMethod.MinMax, "MinMax"),
+           "minmax-average": Calibration(CalibrationMethod.MinMax, "MinMax averaged over photos",
+                                         (("CalibMovingAverage", True),)),
+           "entropy": Calibration(CalibrationMethod.Entropy, "Entropy"),
+           "percentile": Calibration(CalibrationMethod.Percentile, "Percentile")}
 
 
 @dataclass
@@ -138,10 +153,11 @@ def compare(fp32: Path, int8: Path, photos: list[Path], size: int = 512, multipl
 
 
 def quantize(model: Path, out: Path, arrays: list[np.ndarray], method: str, exclude: list[str]) -> None:
+    calibration = METHODS[method]
     quantize_static(str(model), str(out), PhotoReader(arrays), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=METHODS[method], nodes_to_exclude=exclude,
-                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+                    calibrate_method=calibration.method, nodes_to_exclude=exclude,
+                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True, **dict(calibration.options)})
     drop_shape_hints(out)
 
 
@@ -154,7 +170,7 @@ def drop_shape_hints(path: Path) -> None:
 
 
 def quantize_model(model: Path, calib: list[str | Path], out: Path, count: int = 48, size: int = 384,
-                   method: str = "minmax", exclude_worst: int = 0, eval_photos: list[str | Path] | None = None,
+                   method: str = "minmax-average", exclude_worst: int = 0, eval_photos: list[str | Path] | None = None,
                    eval_count: int = 8, holdout: float = 0.1, multiple: int = 16, seed: int = 0) -> Report:
     """Quantize an FP32 generator to INT8 (QDQ) calibrated on ``count`` photos of ``calib`` (held-out ones skipped)
     and report float nodes, sizes, 512² latencies and INT8 vs FP32 on held-out photos (``eval_photos`` folders,
@@ -199,7 +215,7 @@ def main(argv: list[str] | None = None) -> Report:
     p.add_argument("--out", type=Path, required=True, help="output INT8 ONNX")
     p.add_argument("--count", type=int, default=48, help="calibration photos")
     p.add_argument("--size", type=int, default=384, help="calibration crop side")
-    p.add_argument("--method", choices=sorted(METHODS), default="minmax")
+    p.add_argument("--method", choices=sorted(METHODS), default="minmax-average")
     p.add_argument("--exclude-worst", type=int, default=0, help="also keep the K most sensitive nodes in float")
     p.add_argument("--eval", nargs="*", help="photo folders for the INT8 vs FP32 check (default: held-out of --calib)")
     p.add_argument("--eval-count", type=int, default=8)
