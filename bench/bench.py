@@ -5,8 +5,8 @@
 
 Each case runs in a fresh process (so peak RSS is that case's own): load a JPEG of the given size, stylize it at
 full resolution (``FULL_RESOLUTION``, tiled when large), faces off / on. The same run times PyTorch-eager FP32 at 512²
-as the reference, of the classic AnimeGANv2 generator (``train.model.Generator``) and of our students' architectures
-(``FastGenerator``, ``UNetGenerator``), and reports the style's size (its face model included).
+as the reference, of the classic AnimeGANv2 generator (``train.model.Generator``) and of the style's own student
+architectures (from its manifest lineage), and reports the style's size (its face model included).
 Needs the training requirements (torch) only for the reference and for building the random-weight student.
 """
 from __future__ import annotations
@@ -21,11 +21,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from animegan.registry import Style
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = "512x512,1024x1024,1920x1080,4096x4096"
-REFERENCES = {"classic": "classic AnimeGANv2 generator", "fast": "whole-picture student (FastGenerator)",
-              "unet": "face student (UNetGenerator)"}
 PORTRAIT = ROOT / "docs" / "examples" / "portrait_astronaut.jpg"
 
 
@@ -58,8 +60,18 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def torch_reference(arch: str, threads: int, runs: int) -> float:
-    """Median seconds of a PyTorch-eager FP32 generator (``train.model``, random weights) at 512²."""
+def eager_references(style: Style) -> dict[str, str]:
+    """What the INT8 pipeline is compared with, eager: the classic generator and the style's own architectures."""
+    references = {"classic AnimeGANv2 generator": "classic",
+                  "whole-picture student": str(style.lineage.get("arch", "fast"))}
+    if style.face:
+        references["face student"] = str((style.lineage.get("face") or {}).get("arch", "unet"))
+    return references
+
+
+def torch_reference(arch: str, threads: int, runs: int) -> tuple[str, float]:
+    """The class name and median seconds of a PyTorch-eager FP32 generator (``train.model``, random weights) at
+    512²."""
     import torch
 
     from train.model import build_generator
@@ -74,7 +86,7 @@ def torch_reference(arch: str, threads: int, runs: int) -> float:
             start = time.perf_counter()
             model(x)
             times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return type(model).__name__, statistics.median(times)
 
 
 def reference_student(folder: Path) -> tuple[Path, str]:
@@ -138,7 +150,8 @@ def main(argv: list[str] | None = None) -> None:
                 result = json.loads(subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True,
                                                    text=True).stdout.strip().splitlines()[-1])
                 rows.append({"size": f"{width}×{height}", "faces": faces, **result})
-        reference = {arch: torch_reference(arch, args.threads, args.runs) for arch in REFERENCES}
+        reference = {role: torch_reference(arch, args.threads, args.runs)
+                     for role, arch in eager_references(registry.find(style)).items()}
 
     first = rows[0]["median_s"]
     print(f"style: {style}; model{' + face model' if face_file else ''}: {model_mb:.2f} MB; threads: {args.threads}; "
@@ -149,11 +162,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {r['size']} | {'on' if r['faces'] else 'off'} | {r['median_s']:.3f} | {r['min_s']:.3f} | "
               f"{r['peak_rss_mb']:.0f} |")
     print(f"\nPyTorch eager FP32 at 512², against the INT8 pipeline at {rows[0]['size']} (faces off):")
-    for arch, label in REFERENCES.items():
-        print(f"- {label}: {reference[arch]:.3f} s → {reference[arch] / first:.1f}× faster")
+    for role, (name, seconds) in reference.items():
+        print(f"- {role} ({name}): {seconds:.3f} s → {seconds / first:.1f}× faster")
     if args.json:
         args.json.write_text(json.dumps({"style": style, "model_mb": model_mb, "rows": rows,
-                                         "torch_eager_512_s": reference}, indent=2))
+                                         "torch_eager_512_s": {role: seconds for role, (_, seconds) in reference.items()}}, indent=2))
 
 
 if __name__ == "__main__":

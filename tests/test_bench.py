@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from animegan import Registry
 from bench import bench
 
 
@@ -13,7 +14,10 @@ def test_bench_prints_a_row_per_case_and_the_eager_references(tiny_weights, caps
     rows = re.findall(r"^\| 96×64 \| (on|off) \| ([\d.]+) \| ([\d.]+) \| (\d+) \|$", out, re.MULTILINE)
     assert [r[0] for r in rows] == ["off", "on"]
     assert all(float(median) > 0 and int(rss) > 50 for _, median, _, rss in rows)
-    assert len(re.findall(r"^- .+: [\d.]+ s → [\d.]+× faster$", out, re.MULTILINE)) == len(bench.REFERENCES)
+    style = Registry(str(tiny_weights / "manifest.json")).find("tiny")
+    printed = re.findall(r"^- (.+) \((\w+)\): [\d.]+ s → [\d.]+× faster$", out, re.MULTILINE)
+    assert [role for role, _ in printed] == list(bench.eager_references(style))
+    assert printed[0][1] == "Generator" and len({name for _, name in printed}) == len(printed)
 
 
 def test_video_bench_measures_flicker_speed_and_memory_on_a_tiny_clip(tiny_weights, tmp_path, monkeypatch, capsys):
@@ -37,3 +41,13 @@ def test_video_bench_measures_flicker_speed_and_memory_on_a_tiny_clip(tiny_weigh
     out = capsys.readouterr().out
     assert re.search(r"^\| static \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| (yes|no) \|", out, re.MULTILINE)
     assert re.search(r"^\| 96×64 \| on \| 1 \| [\d.]+ \| \d+ \|$", out, re.MULTILINE)
+
+
+def test_the_eager_references_are_the_styles_own_architectures():
+    from animegan.registry import Style
+
+    entry = {"id": "c", "file": "c.int8.onnx", "sha256": "0" * 64, "lineage": {"arch": "context"}}
+    assert bench.eager_references(Style.from_dict(entry)) == {"classic AnimeGANv2 generator": "classic",
+                                                              "whole-picture student": "context"}
+    entry.update(face_file="c.face.int8.onnx", face_sha256="1" * 64, lineage={"arch": "fast", "face": {"arch": "unet"}})
+    assert list(bench.eager_references(Style.from_dict(entry)).values()) == ["classic", "fast", "unet"]
