@@ -17,7 +17,7 @@ from safetensors.numpy import load_file
 from tests.conftest import read_pixels, write_manifest
 from train import align_faces, bundle, distill, evaluate, export, metrics, push, quantize
 from train.checkpoint import load_weights, read_meta, save_checkpoint, widened
-from train.data import random_crop
+from train.data import cached_teacher_output, random_crop
 from train.losses import high_pass
 from train.metrics import EditCaptured
 from train.model import (ARCHITECTURES, ContextGenerator, Discriminator, FastGenerator, Generator, UNetGenerator,
@@ -142,6 +142,22 @@ def test_hires_unet_widens_from_a_plain_one_and_starts_as_exactly_it(tmp_path):
     assert not torch.equal(wide(x), plain(x))
     with pytest.raises(ValueError, match="cannot widen"):
         widened(torch.zeros(8, 4, 3, 3), torch.zeros(4, 4, 3, 3))
+
+
+def test_a_cached_teacher_output_of_another_shape_is_made_again(tmp_path):
+    calls = []
+
+    def teacher(photo: np.ndarray) -> np.ndarray:
+        calls.append(photo.shape)
+        return 255 - photo
+
+    cached = tmp_path / "val512__scenes__a.png"
+    rng = np.random.default_rng(0)
+    first, second = (rng.integers(0, 256, shape, dtype=np.uint8) for shape in ((64, 48, 3), (60, 48, 3)))
+    assert np.array_equal(cached_teacher_output(teacher, first, cached), 255 - first)
+    assert np.array_equal(cached_teacher_output(teacher, first, cached), 255 - first) and len(calls) == 1
+    assert np.array_equal(cached_teacher_output(teacher, second, cached), 255 - second)   # the photo at a new multiple
+    assert calls == [(64, 48, 3), (60, 48, 3)]
 
 
 def test_phase_locked_crops_stay_on_the_stride_grid_and_are_never_mirrored():

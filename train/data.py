@@ -106,9 +106,12 @@ def random_crop(arrays: Sequence[np.ndarray], crop: int, rng: random.Random, gri
 
 # --------------------------------------------------------------------------------------------- distillation pairs
 def cached_teacher_output(teacher: Callable[[np.ndarray], np.ndarray], photo: np.ndarray, cached: Path) -> np.ndarray:
-    """The teacher's output for ``photo``, read from ``cached`` (PNG) or computed once and written there."""
+    """The teacher's output for ``photo``, read from ``cached`` (PNG) or computed once and written there. A cached
+    output of another shape (made for the photo at another size or stride multiple) is computed again."""
     if cached.exists():
-        return read_rgb(cached)
+        target = read_rgb(cached)
+        if target.shape == photo.shape:
+            return target
     target = teacher(photo)
     write_rgb(cached, target)
     return target
