@@ -165,8 +165,9 @@ def main(argv: list[str] | None = None) -> None:
     for role, (name, seconds) in reference.items():
         print(f"- {role} ({name}): {seconds:.3f} s → {seconds / first:.1f}× faster")
     if args.json:
+        eager = {role: seconds for role, (_, seconds) in reference.items()}
         args.json.write_text(json.dumps({"style": style, "model_mb": model_mb, "rows": rows,
-                                         "torch_eager_512_s": {role: seconds for role, (_, seconds) in reference.items()}}, indent=2))
+                                         "torch_eager_512_s": eager}, indent=2))
 
 
 if __name__ == "__main__":

@@ -100,8 +100,7 @@ def build_model(run: Path, teachers_dir: Path, out: Path, calib: list[Path], eva
     fp32 = run / "export" / out.name.replace(".int8.", ".fp32.")
     export_checkpoint(checkpoint, fp32)
     report = quantize_model(fp32, calib, out, count=CALIBRATION_PHOTOS, size=calib_size,
-                            eval_count=INT8_CHECK_PHOTOS, holdout=HOLDOUT,
-                            multiple=multiple)
+                            eval_count=INT8_CHECK_PHOTOS, holdout=HOLDOUT, multiple=multiple)
     metrics = evaluate(out, teacher_files(teachers_dir, teachers), eval_photos, fp32, size=eval_size,
                        multiple=multiple, cache=run / "targets")
     metrics.update(int8_latency_ms_512=report.latency_ms_512["int8"],

@@ -4,11 +4,12 @@
         --out hayao.int8.onnx
 
 QDQ format, per-channel int8 weights, asymmetric uint8 activations, calibration on real photos (MinMax over all
-photos, MinMax averaged over the photos, Entropy or Percentile), intermediate shape annotations dropped. The input conv and the output tail (last conv → residual add /
-tanh / clip) stay float; with ``--exclude-worst K`` the K further nodes whose activations lose most to quantization
-(lowest SQNR, measured with ``onnxruntime.quantization.qdq_loss_debug``) stay float too. A report (size, FP32 vs
-INT8 latency, INT8 vs FP32 PSNR/SSIM on held-out photos) is returned as a ``Report``; the command line prints it and
-writes it as JSON next to the output.
+photos, MinMax averaged over the photos — the default —, Entropy or Percentile), intermediate shape annotations
+dropped. The input conv and the output tail (last conv → residual add / tanh / clip) stay float; with
+``--exclude-worst K`` the K further nodes whose activations lose most to quantization (lowest SQNR, measured with
+``onnxruntime.quantization.qdq_loss_debug``) stay float too. A report (size, FP32 vs INT8 latency, INT8 vs FP32
+PSNR/SSIM on held-out photos) is returned as a ``Report``; the command line prints it and writes it as JSON next to
+the output.
 """
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ from onnxruntime.quantization import qdq_loss_debug
 from animegan.engine import OnnxGenerator, create_session
 from train.data import is_held_out, list_images, read_rgb, resize_short_side
 from train.metrics import psnr, ssim
-
 
 
 @dataclass(frozen=True)
