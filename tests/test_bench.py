@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from animegan import Registry
+from animegan.registry import Style
 from bench import bench
 
 
@@ -44,8 +45,6 @@ def test_video_bench_measures_flicker_speed_and_memory_on_a_tiny_clip(tiny_weigh
 
 
 def test_the_eager_references_are_the_styles_own_architectures():
-    from animegan.registry import Style
-
     entry = {"id": "c", "file": "c.int8.onnx", "sha256": "0" * 64, "lineage": {"arch": "context"}}
     assert bench.eager_references(Style.from_dict(entry)) == {"classic AnimeGANv2 generator": "classic",
                                                               "whole-picture student": "context"}
