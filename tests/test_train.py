@@ -20,8 +20,8 @@ from train.checkpoint import load_weights, read_meta, save_checkpoint, widened
 from train.data import cached_teacher_output, random_crop
 from train.losses import high_pass
 from train.metrics import EditCaptured
-from train.model import (ARCHITECTURES, ContextGenerator, Discriminator, FastGenerator, Generator, UNetGenerator,
-                         build_generator, count_parameters)
+from train.model import (ARCHITECTURES, ContextGenerator, Discriminator, FastGenerator, Generator,
+                         GuidedContextGenerator, UNetGenerator, build_generator, count_parameters, guided_filter)
 from train.teachers import TeacherChain
 from train.train import TrainConfig, train
 
@@ -142,6 +142,49 @@ def test_hires_unet_widens_from_a_plain_one_and_starts_as_exactly_it(tmp_path):
     assert not torch.equal(wide(x), plain(x))
     with pytest.raises(ValueError, match="cannot widen"):
         widened(torch.zeros(8, 4, 3, 3), torch.zeros(4, 4, 3, 3))
+
+
+def guided_filter_by_loops(guide: np.ndarray, src: np.ndarray, eps: float) -> np.ndarray:
+    """He et al.'s guided filter (radius 1, one channel) written out pixel by pixel, windows cut at the border."""
+    h, w = guide.shape
+    window = lambda y, x: (slice(max(y - 1, 0), y + 2), slice(max(x - 1, 0), x + 2))  # noqa: E731
+    a, b = np.zeros_like(guide), np.zeros_like(guide)
+    for y in range(h):
+        for x in range(w):
+            g, s = guide[window(y, x)], src[window(y, x)]
+            a[y, x] = ((g * s).mean() - g.mean() * s.mean()) / (g.var() + eps)
+            b[y, x] = s.mean() - a[y, x] * g.mean()
+    return np.array([[a[window(y, x)].mean() * guide[y, x] + b[window(y, x)].mean() for x in range(w)]
+                     for y in range(h)])
+
+
+def test_guided_student_ends_in_the_guided_filter_kept_float_in_int8(tmp_path, photo_dirs):
+    rng = np.random.default_rng(0)
+    guide, src = rng.uniform(-1, 1, (2, 3, 7, 9))
+    got = guided_filter(torch.from_numpy(guide)[None], torch.from_numpy(src)[None], eps=0.05)[0].numpy()
+    for channel in range(3):
+        np.testing.assert_allclose(got[channel], guided_filter_by_loops(guide[channel], src[channel], 0.05), atol=1e-9)
+
+    torch.manual_seed(0)
+    plain = ContextGenerator().eval()
+    torch.nn.init.normal_(plain.out_layer.weight, std=0.05)
+    save_checkpoint(tmp_path / "plain.safetensors", {"generator": plain}, {}, {"arch": "context", "width": 1.0})
+    guided = GuidedContextGenerator()
+    load_weights(tmp_path / "plain.safetensors", guided)          # no weights of its own: starts from the plain one
+    guided.eval()
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    assert torch.allclose(guided(x), torch.clamp(guided_filter(x, plain.unclipped(x)), -1, 1))
+    assert not torch.allclose(guided(x), plain(x), atol=1e-2)
+
+    root, _ = photo_dirs
+    save_checkpoint(tmp_path / "guided.safetensors", {"generator": guided}, {}, {"arch": "context_guided", "width": 1.0})
+    fp32, int8 = tmp_path / "guided.onnx", tmp_path / "guided.int8.onnx"
+    assert export.main(["--checkpoint", str(tmp_path / "guided.safetensors"), "--out", str(fp32)]) < 1e-4
+    report = quantize.main(["--model", str(fp32), "--calib", str(root / "scenes"), "--out", str(int8),
+                            "--count", "4", "--size", "96", "--eval-count", "2"])
+    filter_ops = {n.name for n in onnx.load(str(fp32)).graph.node if n.op_type in ("AveragePool", "Div")}
+    assert len(filter_ops) == 7 and filter_ops <= set(report.float_nodes)   # the division stays float in INT8
+    assert report.int8_vs_fp32["psnr_db"] > 30
 
 
 def test_a_cached_teacher_output_of_another_shape_is_made_again(tmp_path):

@@ -16,6 +16,10 @@ All generators map NCHW RGB images in [-1, 1] to NCHW RGB images in [-1, 1] of t
 * ``ContextGenerator`` — ``FastGenerator`` (all its work at full resolution for local detail) plus a context branch
                        down to 1/16 that sees what the teachers see; starts as exactly the ``FastGenerator`` it is
                        grown from, so a trained whole-picture student can be initialised into it.
+* ``GuidedContextGenerator`` / ``GuidedUNetGenerator`` — the same, ending in the guided filter that ends the
+                       ``cartoon`` teacher (White-box Cartoonization): its flat, edge-sharp look is a division no
+                       stack of convolutions computes, so the student only learns what goes into it. Kept in float
+                       after quantization (the output tail, ``train.quantize.float_nodes``).
 * ``Discriminator``  — the AnimeGANv2 patch discriminator (spectral norm, LayerNorm-style norm, LeakyReLU 0.2).
 """
 from __future__ import annotations
@@ -25,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-ARCHITECTURES = ("classic", "fast", "unet", "unet_hires", "context")
+ARCHITECTURES = ("classic", "fast", "unet", "unet_hires", "context", "context_guided", "unet_guided")
 # the U-Net with more channels at full and half resolution, where the teachers draw lines and strokes
 HIRES_CHANNELS = (24, 48, 64, 96, 128)
 
@@ -144,13 +148,16 @@ class FastGenerator(nn.Module):
         """The 1/4 features the bottleneck gets (as they are here; ``ContextGenerator`` adds a wider view)."""
         return quarter
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def unclipped(self, x: torch.Tensor) -> torch.Tensor:
         full = self.enc_full(x)
         half = self.enc_half(full)
         quarter = self.bottleneck(self.with_context(self.enc_quarter(half)))
         up = self.dec_half(F.interpolate(quarter, scale_factor=2.0, mode="nearest")) + half
         up = self.dec_full(F.interpolate(up, scale_factor=2.0, mode="nearest")) + full
-        return torch.clamp(x + self.out_layer(up), -1.0, 1.0)
+        return x + self.out_layer(up)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(self.unclipped(x), -1.0, 1.0)
 
 
 class UNetGenerator(nn.Module):
@@ -174,7 +181,7 @@ class UNetGenerator(nn.Module):
         nn.init.zeros_(self.out_layer.weight)  # start as the identity mapping (global residual)
         nn.init.zeros_(self.out_layer.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def unclipped(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
         out = x
         for encoder in self.encoders:
@@ -183,7 +190,10 @@ class UNetGenerator(nn.Module):
         out = self.bottleneck(skips.pop())
         for decoder in self.decoders:
             out = decoder(F.interpolate(out, scale_factor=2.0, mode="nearest")) + skips.pop()
-        return torch.clamp(x + self.out_layer(out), -1.0, 1.0)
+        return x + self.out_layer(out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(self.unclipped(x), -1.0, 1.0)
 
 
 class ContextGenerator(FastGenerator):
@@ -212,6 +222,40 @@ class ContextGenerator(FastGenerator):
         return quarter + self.context_up[1](F.interpolate(out, scale_factor=2.0, mode="nearest"))
 
 
+# --------------------------------------------------------------------------------------------- guided output
+GUIDED_EPS = 5e-3   # the cartoon teacher's ε (read from its graph), for pictures in [-1, 1]
+
+
+def box_mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean over each pixel's 3×3 neighbourhood, counting only the pixels inside the picture."""
+    return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+
+
+def guided_filter(guide: torch.Tensor, src: torch.Tensor, eps: float = GUIDED_EPS) -> torch.Tensor:
+    """Per-channel guided filter of radius 1 (He et al. 2010), as White-box Cartoonization ends its generator: a
+    local linear fit ``a·guide + b`` to ``src`` whose slope falls to 0 where the guide is flatter than ``eps``."""
+    mean_guide, mean_src = box_mean(guide), box_mean(src)
+    variance = box_mean(guide * guide) - mean_guide * mean_guide
+    slope = (box_mean(guide * src) - mean_guide * mean_src) / (variance + eps)
+    return box_mean(slope) * guide + box_mean(mean_src - slope * mean_guide)
+
+
+class GuidedOutput:
+    """Mixin: the generator's picture (not yet clipped: the teacher's reaches ±2 before its filter), guided-filtered
+    by the photo. Adds no weights, so a guided student starts from the unguided one's checkpoint."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(guided_filter(x, self.unclipped(x)), -1.0, 1.0)
+
+
+class GuidedContextGenerator(GuidedOutput, ContextGenerator):
+    """``ContextGenerator`` ending in the guided filter."""
+
+
+class GuidedUNetGenerator(GuidedOutput, UNetGenerator):
+    """``UNetGenerator`` ending in the guided filter."""
+
+
 def build_generator(arch: str = "classic", width: float = 1.0) -> nn.Module:
     """Build a generator by architecture name (one of ``ARCHITECTURES``) and width multiplier."""
     if arch == "classic":
@@ -224,13 +268,17 @@ def build_generator(arch: str = "classic", width: float = 1.0) -> nn.Module:
         return UNetGenerator(width, channels=HIRES_CHANNELS)
     if arch == "context":
         return ContextGenerator(width)
+    if arch == "context_guided":
+        return GuidedContextGenerator(width)
+    if arch == "unet_guided":
+        return GuidedUNetGenerator(width)
     raise ValueError(f"unknown generator architecture {arch!r}; choose from {ARCHITECTURES}")
 
 
 def generator_multiple(arch: str) -> int:
     """What the sides of a picture must be a multiple of for this architecture."""
-    return {"unet": UNetGenerator.MULTIPLE, "unet_hires": UNetGenerator.MULTIPLE,
-            "context": ContextGenerator.MULTIPLE}.get(arch, 4)
+    return {"unet": UNetGenerator.MULTIPLE, "unet_hires": UNetGenerator.MULTIPLE, "unet_guided": UNetGenerator.MULTIPLE,
+            "context": ContextGenerator.MULTIPLE, "context_guided": ContextGenerator.MULTIPLE}.get(arch, 4)
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:

@@ -2,8 +2,9 @@
 # (Re)start distillation runs in the background, one core each, niced, resumable:
 #   bash train/resume_runs.sh RUNS_DIR SHARED_DIR RUN...      e.g. bash train/resume_runs.sh ~/animegan-runs ../shared cute_face shinkai_picture
 # RUN is <style>_face (the face model: U-Net on FFHQ-aligned 512² faces, teachers cute → style), <style>_picture
-# (a whole-picture U-Net on held-in scenes and people at several scales, the style's own teacher) or <style>_context
-# (the same data; the shipped whole-picture FastGenerator grown into a ContextGenerator that also sees down to 1/16).
+# (a whole-picture U-Net on held-in scenes and people at several scales, the style's own teacher), <style>_context
+# (the same data; the shipped whole-picture FastGenerator grown into a ContextGenerator that also sees down to 1/16)
+# or <style>_guided (the same again, the student ending in a guided filter as cartoon's teacher does).
 # STEPS=N (default 20000) ends the runs at step N. A run started from committed weights counts on from their step,
 # and its schedule (warm-up, then cosine down to the floor at N) starts there; a run folder resumed keeps its schedule,
 # so a nearer N anneals it (a later, larger N warms it up again).
@@ -47,7 +48,13 @@ for run in "$@"; do
             --photos "$shared/photos/scenes" "$shared/photos/faces_hq" "$shared/photos/portraits")
       arch=(context fast) inits=(weights/checkpoints/$style.context.safetensors weights/checkpoints/$style.safetensors)
       batches=(--batch 2 --crop 384) ;;
-    *) echo "unknown run $run: want <style>_face, <style>_picture or <style>_context" >&2; exit 2 ;;
+    guided)
+      # the context student ending in the guided filter that ends cartoon's teacher (train/README.md, 2f)
+      data=(--teacher "$teachers/$style.onnx" --sizes 384,512,640
+            --photos "$shared/photos/scenes" "$shared/photos/faces_hq" "$shared/photos/portraits")
+      arch=(context_guided context fast) inits=(weights/checkpoints/$style.safetensors)
+      batches=(--batch 2 --crop 384) ;;
+    *) echo "unknown run $run: want <style>_face, <style>_picture, <style>_context or <style>_guided" >&2; exit 2 ;;
   esac
   out=$runs/$run
   init=()
