@@ -549,7 +549,7 @@ def test_contact_sheets_and_styles_table(tiny_weights, teachers_folder, tmp_path
     assert contact_sheet.face_crops_sheet(registry, teachers, crop=128).shape[:2] == (128, 3 * 128 + 2 * 6)
     assert contact_sheet.scene_crops_sheet(registry, teachers, crop=128).shape[:2] == (128, 6 * 128 + 5 * 6)
     table = contact_sheet.styles_table(registry)
-    assert "| `teacher` | Tiny test style | 50% / 25% | 81% / 61% (scenes) | 30.0 dB" in table
+    assert "| `teacher` | Tiny test style | 50.0% / 25.0% | 81.2% / 61.0% (scenes) | 30.0 dB" in table
 
 
 def test_fairness_reads_utkface_groups_and_measures_skin_on_the_face(portrait):

@@ -149,7 +149,7 @@ def _pair(metrics: dict | None) -> str:
     """'edit % / detail %' of a metrics dict, or a dash when not measured."""
     if not metrics or metrics.get("edit_captured") is None:
         return "—"
-    return f"{metrics['edit_captured']:.0%} / {metrics['detail_captured']:.0%}"
+    return f"{metrics['edit_captured']:.1%} / {metrics['detail_captured']:.1%}"
 
 
 def styles_table(registry: Registry) -> str:
