@@ -29,7 +29,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-ARCHITECTURES = ("classic", "fast", "unet", "unet_hires", "context", "context_guided", "unet_guided")
 # the U-Net with more channels at full and half resolution, where the teachers draw lines and strokes
 HIRES_CHANNELS = (24, 48, 64, 96, 128)
 
@@ -256,29 +255,30 @@ class GuidedUNetGenerator(GuidedOutput, UNetGenerator):
     """``UNetGenerator`` ending in the guided filter."""
 
 
+# architecture name → (class, its keyword arguments besides the width)
+GENERATORS: dict[str, tuple[type[nn.Module], dict]] = {
+    "classic": (Generator, {}),
+    "fast": (FastGenerator, {}),
+    "unet": (UNetGenerator, {}),
+    "unet_hires": (UNetGenerator, {"channels": HIRES_CHANNELS}),
+    "context": (ContextGenerator, {}),
+    "context_guided": (GuidedContextGenerator, {}),
+    "unet_guided": (GuidedUNetGenerator, {}),
+}
+ARCHITECTURES = tuple(GENERATORS)
+
+
 def build_generator(arch: str = "classic", width: float = 1.0) -> nn.Module:
     """Build a generator by architecture name (one of ``ARCHITECTURES``) and width multiplier."""
-    if arch == "classic":
-        return Generator(width)
-    if arch == "fast":
-        return FastGenerator(width)
-    if arch == "unet":
-        return UNetGenerator(width)
-    if arch == "unet_hires":
-        return UNetGenerator(width, channels=HIRES_CHANNELS)
-    if arch == "context":
-        return ContextGenerator(width)
-    if arch == "context_guided":
-        return GuidedContextGenerator(width)
-    if arch == "unet_guided":
-        return GuidedUNetGenerator(width)
-    raise ValueError(f"unknown generator architecture {arch!r}; choose from {ARCHITECTURES}")
+    if arch not in GENERATORS:
+        raise ValueError(f"unknown generator architecture {arch!r}; choose from {ARCHITECTURES}")
+    cls, kwargs = GENERATORS[arch]
+    return cls(width, **kwargs)
 
 
 def generator_multiple(arch: str) -> int:
     """What the sides of a picture must be a multiple of for this architecture."""
-    return {"unet": UNetGenerator.MULTIPLE, "unet_hires": UNetGenerator.MULTIPLE, "unet_guided": UNetGenerator.MULTIPLE,
-            "context": ContextGenerator.MULTIPLE, "context_guided": ContextGenerator.MULTIPLE}.get(arch, 4)
+    return getattr(GENERATORS.get(arch, (None, {}))[0], "MULTIPLE", 4)
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:

@@ -41,18 +41,17 @@ for run in "$@"; do
       data=(--teacher "$teachers/$style.onnx" --sizes 384,512,640 --width 0.875
             --photos "$shared/photos/scenes" "$shared/photos/faces_hq" "$shared/photos/portraits")
       arch=(unet) inits=(weights/checkpoints/$style.picture.safetensors) batches=(--batch 4 --crop 256) ;;  # not shipped
-    context)
+    context|guided)
       # 384² crops: what hayao's and shinkai's teachers do to a spot depends on the picture around it
       # (python -m train.context_probe), so the student sees more of it in each crop
       data=(--teacher "$teachers/$style.onnx" --sizes 384,512,640
             --photos "$shared/photos/scenes" "$shared/photos/faces_hq" "$shared/photos/portraits")
-      arch=(context fast) inits=(weights/checkpoints/$style.context.safetensors weights/checkpoints/$style.safetensors)
-      batches=(--batch 2 --crop 384) ;;
-    guided)
-      # the context student ending in the guided filter that ends cartoon's teacher (train/README.md, 2f)
-      data=(--teacher "$teachers/$style.onnx" --sizes 384,512,640
-            --photos "$shared/photos/scenes" "$shared/photos/faces_hq" "$shared/photos/portraits")
-      arch=(context_guided context fast) inits=(weights/checkpoints/$style.safetensors)
+      if [ "$kind" = guided ]; then
+        # ending in the guided filter that ends cartoon's teacher (train/README.md, 2f)
+        arch=(context_guided context fast) inits=(weights/checkpoints/$style.safetensors)
+      else
+        arch=(context fast) inits=(weights/checkpoints/$style.context.safetensors weights/checkpoints/$style.safetensors)
+      fi
       batches=(--batch 2 --crop 384) ;;
     *) echo "unknown run $run: want <style>_face, <style>_picture, <style>_context or <style>_guided" >&2; exit 2 ;;
   esac
