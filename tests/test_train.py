@@ -235,26 +235,57 @@ def test_detail_loss_band_is_the_band_detail_captured_measures(portrait):
     assert band.abs().mean() > 1          # a real photo has detail
 
 
+def _pointwise_onnx(path: Path, nodes: list, initializers: list) -> Path:
+    """A generator-interface ONNX ('input' → 'output', NCHW) made of ``nodes``."""
+    graph = helper.make_graph(nodes, path.stem, [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                              ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                              initializers)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), str(path))
+    return path
+
+
+def _contrast_halving_onnx(path: Path) -> Path:
+    """A 'teacher' that halves the picture's contrast around its mean: what it does to a spot depends on the rest."""
+    half = numpy_helper.from_array(np.array(0.5, np.float32), "half")
+    return _pointwise_onnx(path, [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[2, 3]),
+                                  helper.make_node("Sub", ["input", "mean"], ["centred"]),
+                                  helper.make_node("Mul", ["centred", "half"], ["output"])], [half])
+
+
 def test_context_probe_scores_a_local_teacher_100_and_a_global_one_less(teacher_onnx, portrait_file, tmp_path):
     from train import context_probe
 
     local = context_probe.probe(TeacherChain([teacher_onnx]), [portrait_file], [128, 256])
     assert local == {w: {"edit_captured": 1.0, "detail_captured": 1.0} for w in (128, 256)}
-    # a 'teacher' that halves the picture's contrast around its mean: what it does to a window depends on the rest
-    half = numpy_helper.from_array(np.array(0.5, np.float32), "half")
-    nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[2, 3]),
-             helper.make_node("Sub", ["input", "mean"], ["centred"]),
-             helper.make_node("Mul", ["centred", "half"], ["output"])]
-    graph = helper.make_graph(nodes, "global", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                                             ["N", 3, "H", "W"])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, "H", "W"])], [half])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10),
-              str(tmp_path / "global.onnx"))
-    scores = context_probe.probe(TeacherChain([tmp_path / "global.onnx"]), [portrait_file], [128, 256])
+    scores = context_probe.probe(TeacherChain([_contrast_halving_onnx(tmp_path / "global.onnx")]), [portrait_file],
+                                 [128, 256])
     assert scores[128]["edit_captured"] < 0.9 < scores[128]["detail_captured"]      # its colours, not its lines
     assert scores[128]["edit_captured"] < scores[256]["edit_captured"]               # a wider window sees more
     with pytest.raises(ValueError, match="multiples"):
         context_probe.probe(TeacherChain([teacher_onnx]), [portrait_file], [130])
+
+
+def test_gap_probe_splits_the_error_into_bands_and_finds_what_a_colour_map_would_fix(portrait_file, scene,
+                                                                                   tmp_path):
+    from train import gap_probe
+    from train.data import write_rgb
+
+    teacher = TeacherChain([_contrast_halving_onnx(tmp_path / "global.onnx")])
+    photos = [portrait_file, tmp_path / "scene.png"]
+    write_rgb(photos[1], scene)
+    same = gap_probe.probe(teacher, tmp_path / "global.onnx", photos)
+    assert all(band["captured"] > 0.99 for band in same["bands"].values())
+    assert same["student"]["edit_captured"] > 0.99
+    # a student that does nothing captures nothing in any band; the teacher is one colour map per picture, so the
+    # fitted map recovers it, and its edit lies in the coarse bands (a contrast change, no new lines)
+    idle = gap_probe.probe(teacher, _pointwise_onnx(tmp_path / "idle.onnx", [helper.make_node(
+        "Identity", ["input"], ["output"])], []), photos)
+    assert all(abs(band["captured"]) < 1e-6 for band in idle["bands"].values())
+    assert sum(band["share_of_edit"] for band in idle["bands"].values()) == pytest.approx(1, abs=1e-3)
+    assert idle["student"] == {"edit_captured": 0.0, "detail_captured": 0.0}
+    assert idle["with_colour_map"]["edit_captured"] > 0.99
+    assert "| global |" in gap_probe.markdown({"global": idle})
 
 
 def test_phase_probe_scores_a_pointwise_teacher_100_and_a_strided_one_less_off_its_grid(teacher_onnx, portrait_file,
