@@ -3,7 +3,9 @@
 The generator interface (ours and the teachers'): input ``input`` NCHW float32 RGB in [-1, 1], output NCHW RGB in
 [-1, 1] of the same size when H and W are multiples of the model's ``multiple``. The engine reflect-pads to that
 multiple, crops back, and splits large images into overlapping tiles blended with feathered weights so memory stays
-bounded and no seam shows.
+bounded and no seam shows. A generator may also take ``picture``: the whole picture squeezed to a small square
+(``picture_thumbnail``), the same for every tile, so what it does can depend on the picture's statistics and still
+not on where the tiles fall.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import os
 import threading
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 
@@ -18,6 +21,19 @@ from animegan.errors import InvalidOptionError
 
 DEFAULT_TILE = 512      # tile side for large images (pixels, before padding): bounds onnxruntime's memory
 DEFAULT_OVERLAP = 64    # overlap between neighbouring tiles (pixels)
+PICTURE_INPUT = "picture"   # a generator's optional second input: the whole picture as a thumbnail
+
+
+def picture_thumbnail(rgb: np.ndarray, side: int) -> np.ndarray:
+    """An (H, W, 3) uint8 picture squeezed to ``side``² (area filter, aspect not kept) as a (1, 3, side, side)
+    float32 array in [-1, 1]: what a generator with a ``picture`` input is told about the whole picture."""
+    small = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA)
+    return small.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1.0
+
+
+def picture_side(session: ort.InferenceSession) -> int | None:
+    """Side of the thumbnail a generator's ``picture`` input takes, or None if it has no such input."""
+    return next((int(i.shape[-1]) for i in session.get_inputs() if i.name == PICTURE_INPUT), None)
 
 
 def default_threads() -> int:
@@ -88,8 +104,9 @@ class OnnxGenerator:
                 self._session = create_session(self.path, self.threads)
             return self._session
 
-    def _run_padded(self, rgb: np.ndarray) -> np.ndarray:
-        """Run one (H, W, 3) uint8 image that fits in one tile; returns float32 (H, W, 3) in [-1, 1]."""
+    def _run_padded(self, rgb: np.ndarray, picture: np.ndarray | None) -> np.ndarray:
+        """Run one (H, W, 3) uint8 image that fits in one tile (with the whole picture's thumbnail, for a model that
+        takes one); returns float32 (H, W, 3) in [-1, 1]."""
         h, w = rgb.shape[:2]
         m = self.multiple
         ph, pw = (-h) % m, (-w) % m
@@ -98,17 +115,20 @@ class OnnxGenerator:
         x = padded.transpose(2, 0, 1)[None].astype(np.float32)
         x *= 1.0 / 127.5
         x -= 1.0
-        y = self.session.run(None, {"input": x})[0]
+        feeds = {"input": x} if picture is None else {"input": x, PICTURE_INPUT: picture}
+        y = self.session.run(None, feeds)[0]
         return y[0, :, :h, :w].transpose(1, 2, 0)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """Stylize an (H, W, 3) uint8 RGB image; returns (H, W, 3) uint8 of exactly the same size."""
         h, w = rgb.shape[:2]
+        side = picture_side(self.session)
+        picture = picture_thumbnail(rgb, side) if side else None
         if h <= self.tile and w <= self.tile:
-            return to_uint8(self._run_padded(rgb))
-        return self._run_tiled(rgb)
+            return to_uint8(self._run_padded(rgb, picture))
+        return self._run_tiled(rgb, picture)
 
-    def _run_tiled(self, rgb: np.ndarray) -> np.ndarray:
+    def _run_tiled(self, rgb: np.ndarray, picture: np.ndarray | None) -> np.ndarray:
         """Overlapping tiles blended with feathered weights, one band of tile rows at a time.
 
         The blending weights are separable, so their normaliser is the outer product of two 1-D sums; only one
@@ -129,7 +149,7 @@ class OnnxGenerator:
         band = np.zeros((tile_h, w, 3), np.float32)
         for i, (y0, wy) in enumerate(zip(ys, weights_y)):
             for x0, wx in zip(xs, weights_x):
-                tile = self._run_padded(rgb[y0:y0 + tile_h, x0:x0 + tile_w])
+                tile = self._run_padded(rgb[y0:y0 + tile_h, x0:x0 + tile_w], picture)
                 band[:len(wy), x0:x0 + len(wx)] += tile * (wy[:, None, None] * wx[None, :, None])
             end = ys[i + 1] if i + 1 < len(ys) else h
             done = end - y0

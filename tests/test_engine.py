@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper
 
-from animegan.engine import OnnxGenerator, _tile_layout, default_threads
+from animegan.engine import OnnxGenerator, _tile_layout, default_threads, picture_thumbnail
 from animegan.errors import InvalidOptionError
 
 
@@ -87,3 +89,27 @@ def test_tiles_sample_on_the_grid_of_a_single_pass(portrait):
     tiled = OnnxGenerator(path, style.multiple, threads=1, tile=512)(picture)
     mse = np.mean((tiled.astype(float) - single) ** 2)
     assert 10 * np.log10(255 ** 2 / mse) > 55
+
+
+def test_a_model_told_the_whole_picture_gets_the_same_thumbnail_in_every_tile(tmp_path, portrait):
+    """A generator with a ``picture`` input (here: output = each channel's mean over the thumbnail) is fed the whole
+    picture's thumbnail with every tile, so tiling changes nothing and the rest of the picture is seen everywhere."""
+    nodes = [helper.make_node("ReduceMean", ["picture"], ["mean"], axes=[2, 3]),
+             helper.make_node("Sub", ["input", "input"], ["zero"]),
+             helper.make_node("Add", ["zero", "mean"], ["output"])]
+    image = ["N", 3, "H", "W"]
+    graph = helper.make_graph(nodes, "picture_mean", [helper.make_tensor_value_info("input", TensorProto.FLOAT, image),
+                                                      helper.make_tensor_value_info("picture", TensorProto.FLOAT,
+                                                                                    ["N", 3, 32, 32])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, image)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10),
+              str(tmp_path / "mean.onnx"))
+    whole = OnnxGenerator(tmp_path / "mean.onnx", multiple=4, threads=1, tile=4096)(portrait)
+    tiled_engine = OnnxGenerator(tmp_path / "mean.onnx", multiple=4, threads=1, tile=128, overlap=32)
+    tiled = tiled_engine(portrait)
+    mean = picture_thumbnail(portrait, 32).mean(axis=(2, 3))[0]
+    assert np.array_equal(whole, tiled) and np.ptp(whole, axis=(0, 1)).max() == 0
+    assert np.array_equal(whole[0, 0], np.clip((mean + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8))
+    darker = portrait.copy()
+    darker[: portrait.shape[0] // 2] //= 2      # the top half changes what the bottom half is told
+    assert not np.array_equal(tiled_engine(darker)[-1], tiled[-1])

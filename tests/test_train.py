@@ -21,7 +21,8 @@ from train.data import cached_teacher_output, random_crop
 from train.losses import high_pass
 from train.metrics import EditCaptured
 from train.model import (ARCHITECTURES, ContextGenerator, Discriminator, FastGenerator, Generator,
-                         GuidedContextGenerator, UNetGenerator, build_generator, count_parameters, guided_filter)
+                         GuidedContextGenerator, PictureStatsGenerator, UNetGenerator, build_generator,
+                         count_parameters, guided_filter, picture_side)
 from train.teachers import TeacherChain
 from train.train import TrainConfig, train
 
@@ -83,7 +84,9 @@ def test_generators_have_the_documented_sizes():
     x = torch.rand(1, 3, 48, 64) * 2 - 1
     assert 0.9e6 < count_parameters(ContextGenerator()) < 1.0e6    # ~1.2 MB INT8: beside a face model, < 2.5 MB
     for arch in ARCHITECTURES:
-        y = build_generator(arch, 0.5)(x)
+        model = build_generator(arch, 0.5)
+        side = picture_side(model)
+        y = model(x, torch.rand(1, 3, side, side) * 2 - 1) if side else model(x)
         assert y.shape == x.shape and y.abs().max() <= 1
     assert Discriminator()(x).shape[:2] == (1, 1)
 
@@ -185,6 +188,39 @@ def test_guided_student_ends_in_the_guided_filter_kept_float_in_int8(tmp_path, p
     filter_ops = {n.name for n in onnx.load(str(fp32)).graph.node if n.op_type in ("AveragePool", "Div")}
     assert len(filter_ops) == 7 and filter_ops <= set(report.float_nodes)   # the division stays float in INT8
     assert report.int8_vs_fp32["psnr_db"] > 30
+
+
+def test_picture_stats_student_grows_from_a_fast_one_and_is_told_the_whole_picture(tmp_path, photo_dirs,
+                                                                                     teacher_onnx):
+    torch.manual_seed(0)
+    fast = FastGenerator(0.5).eval()
+    torch.nn.init.normal_(fast.out_layer.weight, std=0.05)
+    save_checkpoint(tmp_path / "fast.safetensors", {"generator": fast}, {}, {"arch": "fast", "width": 0.5})
+    grown = PictureStatsGenerator(0.5)
+    load_weights(tmp_path / "fast.safetensors", grown, optional=grown.GROWN_MODULES)
+    grown.eval()
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    picture = torch.rand(2, 3, 128, 128) * torch.tensor([0.2, 1.0]).view(2, 1, 1, 1) - 0.8   # a dark, a brighter one
+    assert torch.equal(grown(x, picture[:1]), fast(x)) and torch.equal(grown(x, picture[1:]), fast(x))  # as it was
+    torch.nn.init.normal_(grown.picture_film.weight, std=0.5)
+    assert not torch.equal(grown(x, picture[:1]), grown(x, picture[1:]))   # once trained, the picture counts
+
+    root, _ = photo_dirs
+    run = tmp_path / "run"
+    distill.main(["--teacher", str(teacher_onnx), "--photos", str(root / "scenes"), "--out", str(run), "--steps", "2",
+                  "--batch", "2", "--crop", "64", "--sizes", "96", "--val-every", "2", "--val-count", "2",
+                  "--val-size", "96", "--warmup", "1", "--width", "0.5", "--arch", "fast_stats", "--holdout", "0.2",
+                  "--phase-lock", "--init", str(tmp_path / "fast.safetensors")])
+    assert np.isfinite(json.loads((run / "history.jsonl").read_text().splitlines()[-1])["edit_captured"])
+    fp32, int8 = tmp_path / "stats.onnx", tmp_path / "stats.int8.onnx"
+    assert export.main(["--checkpoint", str(run / "last.safetensors"), "--out", str(fp32)]) < 1e-4
+    assert [(i.name, i.type.tensor_type.shape.dim[2].dim_value) for i in onnx.load(str(fp32)).graph.input] == [
+        ("input", 0), ("picture", 128)]
+    report = quantize.main(["--model", str(fp32), "--calib", str(root / "scenes"), "--out", str(int8),
+                            "--count", "4", "--size", "96", "--eval-count", "2"])
+    assert report.int8_vs_fp32["psnr_db"] > 30
+    assert np.isfinite(evaluate.evaluate(int8, [teacher_onnx], sorted((root / "scenes").iterdir())[:2], size=96)[
+        "edit_captured"])
 
 
 def test_a_cached_teacher_output_of_another_shape_is_made_again(tmp_path):
@@ -453,10 +489,10 @@ def test_averaged_calibration_reads_narrower_activation_ranges(distilled, photo_
     root, _ = photo_dirs
     fp32 = tmp_path / "m.onnx"
     export.main(["--checkpoint", str(distilled / "last.safetensors"), "--out", str(fp32)])
-    arrays = quantize.calibration_arrays(sorted((root / "scenes").iterdir())[:6], 96)
+    feeds = quantize.calibration_feeds(sorted((root / "scenes").iterdir())[:6], 96)
     scales = {}
     for method in ("minmax", "minmax-average"):
-        quantize.quantize(fp32, tmp_path / f"{method}.onnx", arrays, method, exclude=[])
+        quantize.quantize(fp32, tmp_path / f"{method}.onnx", feeds, method, exclude=[])
         scales[method] = activation_scales(tmp_path / f"{method}.onnx")
     extremes, averaged = scales["minmax"], scales["minmax-average"]
     assert extremes.keys() == averaged.keys() and len(extremes) > 5

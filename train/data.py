@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from animegan.engine import to_uint8
+from animegan.engine import picture_thumbnail, to_uint8
 from animegan.errors import AnimeGANError
 from animegan.imageio import IMAGE_SUFFIXES, load_picture
 
@@ -138,12 +138,15 @@ class PairPool:
     """Photo → teacher-output pairs at several scales, generated in a background thread and cached as PNG.
 
     Each photo gets one working scale (short side drawn from ``sizes`` by its name hash, never upscaled more than
-    ``max_upscale``×). Batches draw evenly from each photo folder (scenes and faces alike). Training can start as
+    ``max_upscale``×). Batches draw evenly from each photo folder (scenes and faces alike). With ``picture`` (the
+    side of a student's whole-picture input) each crop comes with its whole photo's thumbnail, as the runtime makes
+    it for every tile. Training can start as
     soon as a few pairs exist; the pool keeps growing until every photo has its target. Re-runs read targets from ``cache_dir`` instead of running the teacher again.
     """
 
     def __init__(self, photos: Sequence[Path], teacher: Callable[[np.ndarray], np.ndarray], cache_dir: Path,
-                 sizes: Sequence[int], multiple: int, min_size: int = 64, max_upscale: float = 2.0, seed: int = 0):
+                 sizes: Sequence[int], multiple: int, min_size: int = 64, max_upscale: float = 2.0, seed: int = 0,
+                 picture: int | None = None):
         self.photos = list(photos)
         random.Random(seed).shuffle(self.photos)
         self.teacher = teacher
@@ -152,8 +155,9 @@ class PairPool:
         self.multiple = multiple
         self.min_size = min_size
         self.max_upscale = max_upscale
+        self.picture = picture
         self.skipped: list[str] = []
-        self.groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.groups: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -162,12 +166,14 @@ class PairPool:
         index = int(hashlib.sha1(path.name.encode()).hexdigest(), 16) % len(self.sizes)
         return max(self.min_size, min(self.sizes[index], int(native_short * self.max_upscale)))
 
-    def make_pair(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
-        """(photo, teacher output) at the photo's working scale; the teacher runs only on a cache miss."""
+    def make_pair(self, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(photo, teacher output, the photo's thumbnail or None) at the photo's working scale; the teacher runs only
+        on a cache miss."""
         photo = read_rgb(path)
         photo = resize_short_side(photo, self.working_size(path, min(photo.shape[:2])), self.multiple)
         cached = self.cache_dir / f"{path.parent.name}__{path.stem}__{photo.shape[0]}x{photo.shape[1]}.png"
-        return photo, cached_teacher_output(self.teacher, photo, cached)
+        thumbnail = picture_thumbnail(photo, self.picture)[0] if self.picture else None
+        return photo, cached_teacher_output(self.teacher, photo, cached), thumbnail
 
     def _fill(self) -> None:
         try:
@@ -201,16 +207,18 @@ class PairPool:
         if not len(self):
             raise RuntimeError("no usable training photos: " + "; ".join(self.skipped[:3]))
 
-    def sample(self, batch: int, crop: int, rng: random.Random, grid: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, batch: int, crop: int, rng: random.Random,
+               grid: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """A batch of aligned random crops (``random_crop``'s ``grid``): (photos, targets), both (B, 3, crop, crop)
-        in [-1, 1]."""
+        in [-1, 1], and their whole photos' thumbnails (B, 3, side, side) or None."""
         if self.error:
             raise RuntimeError(f"teacher target generation failed: {self.error}") from self.error
         with self._lock:
             groups = list(self.groups.values())
             chosen = [group[rng.randrange(len(group))] for group in (rng.choice(groups) for _ in range(batch))]
-        xs, ys = zip(*(random_crop(pair, crop, rng, grid) for pair in chosen))
-        return torch.stack([rgb_to_tensor(x) for x in xs]), torch.stack([rgb_to_tensor(y) for y in ys])
+        xs, ys = zip(*(random_crop(pair[:2], crop, rng, grid) for pair in chosen))
+        pictures = torch.from_numpy(np.stack([pair[2] for pair in chosen])) if self.picture else None
+        return torch.stack([rgb_to_tensor(x) for x in xs]), torch.stack([rgb_to_tensor(y) for y in ys]), pictures
 
 
 # --------------------------------------------------------------------------------------------- GAN training data

@@ -27,13 +27,14 @@ import torch.nn.functional as F
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from animegan.engine import picture_thumbnail
 from train.checkpoint import load_checkpoint, load_weights, loss_description, read_meta, save_checkpoint
 from train.data import (PairPool, cached_teacher_output, held_out_photos, list_images, read_rgb, resize_short_side,
                         rgb_to_tensor, split_holdout, tensor_to_rgb, write_rgb)
 from train.features import load_feature_network
 from train.losses import high_pass, lsgan_d_loss, lsgan_g_loss
 from train.metrics import EditCaptured, psnr, ssim
-from train.model import ARCHITECTURES, Discriminator, build_generator, generator_multiple
+from train.model import ARCHITECTURES, Discriminator, build_generator, generator_multiple, picture_side
 from train.teachers import TeacherChain
 from train.sheets import fit_height, grid
 
@@ -173,9 +174,10 @@ def validate(model: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]])
     returns the (photo, teacher, student) triples."""
     model.eval()
     scores, triples, captured = [], [], EditCaptured()
+    device, side = next(model.parameters()).device, picture_side(model)
     for photo, target in pairs:
-        device = next(model.parameters()).device
-        out = tensor_to_rgb(model(rgb_to_tensor(photo)[None].to(device))[0])
+        inputs = [rgb_to_tensor(photo)[None]] + ([torch.from_numpy(picture_thumbnail(photo, side))] if side else [])
+        out = tensor_to_rgb(model(*(x.to(device) for x in inputs))[0])
         scores.append((psnr(out, target), ssim(out, target)))
         captured.add(photo, target, out)
         triples.append((photo, target, out))
@@ -243,7 +245,7 @@ def distill(config: DistillConfig) -> dict:
         raise SystemExit("error: no training photos")
     sizes = list(config.sizes)
     pool = PairPool(train_photos, teacher, config.out / "targets", sizes, multiple, min_size=config.crop,
-                    seed=config.seed)
+                    seed=config.seed, picture=picture_side(config.arch))
     pool.start()
     val_pairs = validation_pairs(val_photos, teacher, config.out / "targets", config.val_size, multiple)
 
@@ -288,9 +290,9 @@ def distill(config: DistillConfig) -> dict:
         lr = learning_rate(step, config, schedule_start)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        photos, targets = pool.sample(config.batch, config.crop, rng, multiple if config.phase_lock else 1)
+        photos, targets, pictures = pool.sample(config.batch, config.crop, rng, multiple if config.phase_lock else 1)
         photos, targets = photos.to(device, memory_format=layout), targets.to(device)
-        out = model(photos)
+        out = model(photos) if pictures is None else model(photos, pictures.to(device))
         loss_l1 = F.l1_loss(out, targets)
         loss = loss_l1
         if features is not None:

@@ -17,9 +17,9 @@ import onnx
 import onnxslim
 import torch
 
-from animegan.engine import create_session
+from animegan.engine import PICTURE_INPUT, create_session
 from train.checkpoint import load_weights, read_meta
-from train.model import ARCHITECTURES, build_generator, fold_batchnorm
+from train.model import ARCHITECTURES, build_generator, fold_batchnorm, picture_side
 
 PARITY_SIZES = ((64, 64), (96, 160), (256, 256))
 
@@ -33,14 +33,20 @@ def load_generator(checkpoint: Path, arch: str | None = None, width: float | Non
 
 
 def export_onnx(model: torch.nn.Module, out: Path, opset: int = 17, metadata: dict[str, str] | None = None) -> Path:
-    """Export with dynamic batch/height/width; input ``input``, output ``output`` (NCHW RGB in [-1, 1])."""
+    """Export with dynamic batch/height/width; input ``input``, output ``output`` (NCHW RGB in [-1, 1]); a model that
+    takes the whole picture's thumbnail also gets the input ``picture`` (N, 3, side, side)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     dynamic = {0: "N", 2: "H", 3: "W"}
+    args, names, axes = [torch.zeros(1, 3, 64, 64)], ["input"], {"input": dynamic, "output": dynamic}
+    side = picture_side(model)
+    if side:
+        args.append(torch.zeros(1, 3, side, side))
+        names.append(PICTURE_INPUT)
+        axes[PICTURE_INPUT] = {0: "N"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, torch.zeros(1, 3, 64, 64), str(out), dynamo=False, opset_version=opset,
-                          input_names=["input"], output_names=["output"], do_constant_folding=True,
-                          dynamic_axes={"input": dynamic, "output": dynamic})
+        torch.onnx.export(model, tuple(args), str(out), dynamo=False, opset_version=opset, input_names=names,
+                          output_names=["output"], do_constant_folding=True, dynamic_axes=axes)
     slim = onnxslim.slim(str(out))
     for key, value in (metadata or {}).items():
         slim.metadata_props.add(key=key, value=value)
@@ -55,10 +61,13 @@ def parity(model: torch.nn.Module, onnx_path: Path, sizes=PARITY_SIZES, seed: in
     session = create_session(onnx_path)
     rng = np.random.default_rng(seed)
     worst = 0.0
+    side = picture_side(model)
     for h, w in sizes:
-        x = rng.uniform(-1, 1, (1, 3, h, w)).astype(np.float32)
-        expected = model(torch.from_numpy(x)).numpy()
-        got = session.run(None, {"input": x})[0]
+        feeds = {"input": rng.uniform(-1, 1, (1, 3, h, w)).astype(np.float32)}
+        if side:
+            feeds[PICTURE_INPUT] = rng.uniform(-1, 1, (1, 3, side, side)).astype(np.float32)
+        expected = model(*(torch.from_numpy(a) for a in feeds.values())).numpy()
+        got = session.run(None, feeds)[0]
         assert got.shape == expected.shape, f"shape {got.shape} != {expected.shape}"
         worst = max(worst, float(np.abs(got - expected).max()))
     return worst

@@ -16,6 +16,9 @@ All generators map NCHW RGB images in [-1, 1] to NCHW RGB images in [-1, 1] of t
 * ``ContextGenerator`` — ``FastGenerator`` (all its work at full resolution for local detail) plus a context branch
                        down to 1/16 that sees what the teachers see; starts as exactly the ``FastGenerator`` it is
                        grown from, so a trained whole-picture student can be initialised into it.
+* ``PictureStatsGenerator`` — ``FastGenerator`` with a second input, a thumbnail of the whole picture, whose
+                       statistics scale and shift its 1/4 features (what a teacher normalising over the whole picture
+                       does, kept the same in every tile); grown from a trained fast student like ``ContextGenerator``.
 * ``GuidedContextGenerator`` / ``GuidedUNetGenerator`` — the same, ending in the guided filter that ends the
                        ``cartoon`` teacher (White-box Cartoonization): its flat, edge-sharp look is a division no
                        stack of convolutions computes, so the student only learns what goes into it. Kept in float
@@ -143,20 +146,21 @@ class FastGenerator(nn.Module):
         nn.init.zeros_(self.out_layer.weight)  # start as the identity mapping (global residual)
         nn.init.zeros_(self.out_layer.bias)
 
-    def with_context(self, quarter: torch.Tensor) -> torch.Tensor:
-        """The 1/4 features the bottleneck gets (as they are here; ``ContextGenerator`` adds a wider view)."""
+    def with_context(self, quarter: torch.Tensor, picture: torch.Tensor | None = None) -> torch.Tensor:
+        """The 1/4 features the bottleneck gets (as they are here; ``ContextGenerator`` adds a wider view,
+        ``PictureStatsGenerator`` what the whole ``picture`` tells)."""
         return quarter
 
-    def unclipped(self, x: torch.Tensor) -> torch.Tensor:
+    def unclipped(self, x: torch.Tensor, picture: torch.Tensor | None = None) -> torch.Tensor:
         full = self.enc_full(x)
         half = self.enc_half(full)
-        quarter = self.bottleneck(self.with_context(self.enc_quarter(half)))
+        quarter = self.bottleneck(self.with_context(self.enc_quarter(half), picture))
         up = self.dec_half(F.interpolate(quarter, scale_factor=2.0, mode="nearest")) + half
         up = self.dec_full(F.interpolate(up, scale_factor=2.0, mode="nearest")) + full
         return x + self.out_layer(up)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(self.unclipped(x), -1.0, 1.0)
+    def forward(self, x: torch.Tensor, picture: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.clamp(self.unclipped(x, picture), -1.0, 1.0)
 
 
 class UNetGenerator(nn.Module):
@@ -214,11 +218,37 @@ class ContextGenerator(FastGenerator):
         self.context_up = nn.Sequential(ConvBNReLU(c64, c64), ConvBNReLU(c64, c128, relu=False))
         nn.init.zeros_(self.context_up[-1][1].weight)   # the branch adds nothing until it has learned something
 
-    def with_context(self, quarter: torch.Tensor) -> torch.Tensor:
+    def with_context(self, quarter: torch.Tensor, picture: torch.Tensor | None = None) -> torch.Tensor:
         """The 1/4 features plus what the view down to 1/16 adds to them."""
         out = self.context_down(quarter)
         out = self.context_up[0](F.interpolate(out, scale_factor=2.0, mode="nearest"))
         return quarter + self.context_up[1](F.interpolate(out, scale_factor=2.0, mode="nearest"))
+
+
+class PictureStatsGenerator(FastGenerator):
+    """``FastGenerator`` told the whole picture's statistics, which the teachers that normalise over the whole picture
+    know (hayao's GroupNorm, shinkai's global pools; train/README.md 2d, 2g): a second input, the picture squeezed to
+    ``PICTURE_SIDE``² (the runtime's ``animegan.engine.picture_thumbnail``, the same for every tile), goes through
+    three stride-2 convs and a global average pool to a per-channel scale and shift of the 1/4 features. Both start
+    at zero, so the model starts as exactly the ``FastGenerator`` it is grown from."""
+
+    PICTURE_SIDE = 128
+    GROWN_MODULES = ("picture_encoder", "picture_film")
+
+    def __init__(self, width: float = 1.0, blocks: int = 4):
+        super().__init__(width, blocks)
+        self.picture_encoder = nn.Sequential(ConvBNReLU(3, 32, stride=2), ConvBNReLU(32, 64, stride=2),
+                                             ConvBNReLU(64, 128, stride=2), nn.AdaptiveAvgPool2d(1),
+                                             nn.Conv2d(128, 128, 1), nn.ReLU(inplace=True))
+        self.picture_film = nn.Conv2d(128, 2 * _ch(128, width), 1)
+        nn.init.zeros_(self.picture_film.weight)   # scale 1 and shift 0 until it has learned something
+        nn.init.zeros_(self.picture_film.bias)
+
+    def with_context(self, quarter: torch.Tensor, picture: torch.Tensor | None = None) -> torch.Tensor:
+        if picture is None:
+            raise ValueError("PictureStatsGenerator needs the picture's thumbnail")
+        scale, shift = self.picture_film(self.picture_encoder(picture)).chunk(2, dim=1)
+        return quarter * (scale + 1.0) + shift
 
 
 # --------------------------------------------------------------------------------------------- guided output
@@ -262,6 +292,7 @@ GENERATORS: dict[str, tuple[type[nn.Module], dict]] = {
     "unet": (UNetGenerator, {}),
     "unet_hires": (UNetGenerator, {"channels": HIRES_CHANNELS}),
     "context": (ContextGenerator, {}),
+    "fast_stats": (PictureStatsGenerator, {}),
     "context_guided": (GuidedContextGenerator, {}),
     "unet_guided": (GuidedUNetGenerator, {}),
 }
@@ -279,6 +310,12 @@ def build_generator(arch: str = "classic", width: float = 1.0) -> nn.Module:
 def generator_multiple(arch: str) -> int:
     """What the sides of a picture must be a multiple of for this architecture."""
     return getattr(GENERATORS.get(arch, (None, {}))[0], "MULTIPLE", 4)
+
+
+def picture_side(model: nn.Module | str) -> int | None:
+    """Side of the whole-picture thumbnail a generator (or an architecture, by name) takes as its second input
+    (``animegan.engine.PICTURE_INPUT``), or None if it takes none."""
+    return getattr(GENERATORS[model][0] if isinstance(model, str) else model, "PICTURE_SIDE", None)
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:

@@ -30,7 +30,7 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
                                       quant_pre_process, quantize_static)
 from onnxruntime.quantization import qdq_loss_debug
 
-from animegan.engine import OnnxGenerator, create_session
+from animegan.engine import PICTURE_INPUT, OnnxGenerator, create_session, picture_side, picture_thumbnail
 from train.data import is_held_out, list_images, read_rgb, resize_short_side
 from train.metrics import psnr, ssim
 
@@ -69,37 +69,44 @@ class Report:
     speedup: float
 
 
-def calibration_arrays(photos: list[Path], size: int) -> list[np.ndarray]:
-    """Photos as (1, 3, size, size) float32 in [-1, 1]: short side resized to ``size``, centre crop."""
-    arrays = []
+Feeds = dict[str, np.ndarray]   # one run's inputs: ``input`` and, for a model that takes one, ``picture``
+
+
+def calibration_feeds(photos: list[Path], size: int, picture: int | None = None) -> list[Feeds]:
+    """Photos as model inputs: ``input`` (1, 3, size, size) float32 in [-1, 1] (short side resized to ``size``,
+    centre crop) and, with ``picture`` (the side of a model's whole-picture input), the whole photo's thumbnail."""
+    feeds = []
     for path in photos:
         rgb = resize_short_side(read_rgb(path), size)
         h, w = rgb.shape[:2]
         y, x = (h - size) // 2, (w - size) // 2
         crop = rgb[y:y + size, x:x + size]
-        arrays.append((crop.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1.0))
-    return arrays
+        feed = {"input": crop.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1.0}
+        if picture:
+            feed[PICTURE_INPUT] = picture_thumbnail(rgb, picture)
+        feeds.append(feed)
+    return feeds
 
 
 class PhotoReader(CalibrationDataReader):
-    """Feeds calibration arrays to onnxruntime's calibrators."""
+    """Feeds calibration inputs to onnxruntime's calibrators."""
 
-    def __init__(self, arrays: list[np.ndarray]):
-        self.arrays = arrays
-        self._iter: Iterator[np.ndarray] = iter(arrays)
+    def __init__(self, feeds: list[Feeds]):
+        self.feeds = feeds
+        self._iter: Iterator[Feeds] = iter(feeds)
 
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        x = next(self._iter, None)
-        return None if x is None else {"input": x}
+    def get_next(self) -> Feeds | None:
+        return next(self._iter, None)
 
     def rewind(self) -> None:
-        self._iter = iter(self.arrays)
+        self._iter = iter(self.feeds)
 
 
 def float_nodes(model: onnx.ModelProto) -> list[str]:
-    """Nodes kept in float by default: the first conv(s) on the input and the output tail up to the last conv."""
+    """Nodes kept in float by default: the first conv(s) on the inputs and the output tail up to the last conv."""
     graph = model.graph
-    keep = [n.name for n in graph.node if n.op_type == "Conv" and graph.input[0].name in n.input]
+    inputs = {i.name for i in graph.input}
+    keep = [n.name for n in graph.node if n.op_type == "Conv" and inputs.intersection(n.input)]
     producers = {o: n for n in graph.node for o in n.output}
     frontier = [graph.output[0].name]
     while frontier:
@@ -112,12 +119,12 @@ def float_nodes(model: onnx.ModelProto) -> list[str]:
     return keep
 
 
-def worst_nodes(fp32: Path, int8: Path, arrays: list[np.ndarray], count: int, tmp: Path) -> list[tuple[str, float]]:
+def worst_nodes(fp32: Path, int8: Path, feeds: list[Feeds], count: int, tmp: Path) -> list[tuple[str, float]]:
     """The ``count`` quantized nodes whose output loses most to quantization (lowest SQNR in dB)."""
     float_aug, qdq_aug = tmp / "float_aug.onnx", tmp / "qdq_aug.onnx"
     qdq_loss_debug.modify_model_output_intermediate_tensors(str(fp32), str(float_aug))
     qdq_loss_debug.modify_model_output_intermediate_tensors(str(int8), str(qdq_aug))
-    reader = PhotoReader(arrays)
+    reader = PhotoReader(feeds)
     float_acts = qdq_loss_debug.collect_activations(str(float_aug), reader)
     reader.rewind()
     qdq_acts = qdq_loss_debug.collect_activations(str(qdq_aug), reader)
@@ -130,12 +137,16 @@ def worst_nodes(fp32: Path, int8: Path, arrays: list[np.ndarray], count: int, tm
 def latency_ms(path: Path, size: int = 512, runs: int = 5) -> float:
     """Median wall time of one size×size inference (after one warm-up)."""
     session = create_session(path)
-    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
-    session.run(None, {"input": x})
+    rng = np.random.default_rng(0)
+    feeds = {"input": rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32)}
+    side = picture_side(session)
+    if side:
+        feeds[PICTURE_INPUT] = rng.uniform(-1, 1, (1, 3, side, side)).astype(np.float32)
+    session.run(None, feeds)
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        session.run(None, {"input": x})
+        session.run(None, feeds)
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
 
@@ -153,9 +164,9 @@ def compare(fp32: Path, int8: Path, photos: list[Path], size: int = 512, multipl
             "ssim": round(float(np.mean([s[1] for s in scores])), 4), "photos": len(photos)}
 
 
-def quantize(model: Path, out: Path, arrays: list[np.ndarray], method: str, exclude: list[str]) -> None:
+def quantize(model: Path, out: Path, feeds: list[Feeds], method: str, exclude: list[str]) -> None:
     calibration = METHODS[method]
-    quantize_static(str(model), str(out), PhotoReader(arrays), quant_format=QuantFormat.QDQ, per_channel=True,
+    quantize_static(str(model), str(out), PhotoReader(feeds), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=calibration.method, nodes_to_exclude=exclude,
                     extra_options={"ActivationSymmetric": False, "WeightSymmetric": True, **calibration.options})
@@ -184,7 +195,7 @@ def quantize_model(model: Path, calib: list[str | Path], out: Path, count: int =
     evals = rng.sample(evals, min(eval_count, len(evals)))
     if not chosen:
         raise ValueError(f"no calibration photos found in {', '.join(map(str, calib))}")
-    arrays = calibration_arrays(chosen, size)
+    feeds = calibration_feeds(chosen, size, picture_side(create_session(model)))
     out.parent.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -192,12 +203,12 @@ def quantize_model(model: Path, calib: list[str | Path], out: Path, count: int =
         prepared = tmp / "prepared.onnx"
         quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
         exclude = float_nodes(onnx.load(str(prepared)))
-        quantize(prepared, out, arrays, method, exclude)
+        quantize(prepared, out, feeds, method, exclude)
         sensitive: list[tuple[str, float]] = []
         if exclude_worst:
-            sensitive = worst_nodes(prepared, out, arrays[:8], exclude_worst, tmp)
+            sensitive = worst_nodes(prepared, out, feeds[:8], exclude_worst, tmp)
             exclude += [name for name, _ in sensitive]
-            quantize(prepared, out, arrays, method, exclude)
+            quantize(prepared, out, feeds, method, exclude)
 
     latency = {"fp32": round(latency_ms(model), 1), "int8": round(latency_ms(out), 1)}
     return Report(
