@@ -140,8 +140,9 @@ class PairPool:
     Each photo gets one working scale (short side drawn from ``sizes`` by its name hash, never upscaled more than
     ``max_upscale``×). Batches draw evenly from each photo folder (scenes and faces alike). With ``picture`` (the
     side of a student's whole-picture input) each crop comes with its whole photo's thumbnail, as the runtime makes
-    it for every tile (a mirrored crop keeps the unmirrored thumbnail: its global average hardly differs). Training can start as
-    soon as a few pairs exist; the pool keeps growing until every photo has its target. Re-runs read targets from ``cache_dir`` instead of running the teacher again.
+    it for every tile (a mirrored crop keeps the unmirrored thumbnail: its global average hardly differs). Training
+    can start as soon as a few pairs exist; the pool keeps growing until every photo has its target. Re-runs read
+    targets from ``cache_dir`` instead of running the teacher again.
     """
 
     def __init__(self, photos: Sequence[Path], teacher: Callable[[np.ndarray], np.ndarray], cache_dir: Path,
