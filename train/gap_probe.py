@@ -30,13 +30,11 @@ BANDS = ("< 2 px", "2–8 px", "8–32 px", "> 32 px")
 
 
 def split_bands(rgb: np.ndarray) -> list[np.ndarray]:
-    """The picture as a sum of ``len(BANDS)`` bands, finest first (float64; their sum is the picture)."""
-    rest, bands = rgb.astype(np.float64), []
-    for sigma in BAND_SIGMAS:
-        blurred = cv2.GaussianBlur(rest, (0, 0), sigma)
-        bands.append(rest - blurred)
-        rest = blurred
-    return bands + [rest]
+    """The picture as a sum of ``len(BANDS)`` bands, finest first (float64): the differences between its Gaussian
+    blurs at ``BAND_SIGMAS`` (the finest is ``train.metrics.high_pass``), then the coarsest blur."""
+    x = rgb.astype(np.float64)
+    levels = [x] + [cv2.GaussianBlur(x, (0, 0), sigma) for sigma in BAND_SIGMAS]
+    return [finer - coarser for finer, coarser in zip(levels, levels[1:])] + [levels[-1]]
 
 
 def fit_colour_map(student: np.ndarray, teacher: np.ndarray) -> np.ndarray:
