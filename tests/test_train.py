@@ -670,3 +670,13 @@ def test_push_dry_run_writes_a_complete_hub_folder(tiny_weights, tmp_path, portr
     assert all(name in card for name in hub_files("tiny"))
     assert read_pixels(tmp_path / "hub" / "samples.jpg").shape[:2] == (384, 384 + 6 + 384)    # photo | gap | stylized
     assert export.parity(export.load_generator(checkpoint), tmp_path / "hub" / "tiny.fp32.onnx") < 1e-4
+
+
+def test_the_card_says_which_inputs_the_onnx_takes():
+    from train.card import render_card
+
+    entry = {"id": "s", "file": "s.int8.onnx", "multiple": 4, "lineage": {"arch": "fast"}}
+    plain = render_card(entry)
+    assert "`s.int8.onnx` takes `input`" in plain and "`picture`" not in plain
+    told = render_card({**entry, "lineage": {"arch": "fast_stats"}})
+    assert "it also takes `picture`, the whole picture squeezed to 128²" in told

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from train.model import GENERATORS, picture_side
+
 NON_COMMERCIAL = ("This student is a derived work of a teacher released for non-commercial use only, so the "
                   "same restriction applies: **non-commercial use only** (research, teaching, personal use).")
 
@@ -105,5 +107,18 @@ def render_card(entry: dict[str, Any]) -> str:
     ]
     lines += ["## Samples", "", f"![photo → {entry['id']}]({SAMPLES})", ""]
     lines += ["## Use", "", "```python", "import animegan",
-              f"animegan.stylize('photo.jpg', style='{entry['id']}').save('anime.png')", "```", ""]
+              f"animegan.stylize('photo.jpg', style='{entry['id']}').save('anime.png')", "```", "",
+              _onnx_interface(entry), ""]
     return "\n".join(lines)
+
+
+def _onnx_interface(entry: dict[str, Any]) -> str:
+    """How to run the whole-picture ONNX without the package: its inputs and output."""
+    arch = entry.get("lineage", {}).get("arch")
+    side = picture_side(arch) if arch in GENERATORS else None
+    text = (f"Without the package: `{entry['file']}` takes `input`, float32 NCHW RGB in [-1, 1] (H and W multiples "
+            f"of {entry.get('multiple', 4)}), and returns `output` the same way")
+    if side:
+        text += (f"; it also takes `picture`, the whole picture squeezed to {side}² with the area filter, in the same "
+                 "range (`animegan.engine.picture_thumbnail`), the same for every tile when a picture runs in tiles")
+    return text + "."
