@@ -36,6 +36,17 @@ def picture_side(session: ort.InferenceSession) -> int | None:
     return next((int(i.shape[-1]) for i in session.get_inputs() if i.name == PICTURE_INPUT), None)
 
 
+def random_feeds(session: ort.InferenceSession, shape: tuple[int, int, int, int],
+                 rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Uniform random inputs in [-1, 1] for a generator session (timing and parity checks): ``input`` of ``shape``
+    and, for a model that takes one, a ``picture`` thumbnail for each of its pictures."""
+    feeds = {"input": rng.uniform(-1, 1, shape).astype(np.float32)}
+    side = picture_side(session)
+    if side:
+        feeds[PICTURE_INPUT] = rng.uniform(-1, 1, (shape[0], 3, side, side)).astype(np.float32)
+    return feeds
+
+
 def default_threads() -> int:
     """Threads per session: ANIMEGAN_THREADS (a positive integer), else every core this process may use."""
     env = os.environ.get("ANIMEGAN_THREADS", "").strip()

@@ -205,15 +205,11 @@ def _status_mb(field: str) -> float:
 
 def batch_rows(stylizer: Stylizer, style: str, size: tuple[int, int] = (512, 288), runs: int = 5) -> list[dict]:
     """Median seconds per frame of onnxruntime on 1, 2 and 4 frames per run (the video working size)."""
-    from animegan.engine import PICTURE_INPUT, picture_side
+    from animegan.engine import random_feeds
     session = stylizer.generator(style).session
     rows = []
     for batch in (1, 2, 4):
-        rng = np.random.default_rng(0)
-        feeds = {"input": rng.uniform(-1, 1, (batch, 3, size[1], size[0])).astype(np.float32)}
-        side = picture_side(session)
-        if side:
-            feeds[PICTURE_INPUT] = rng.uniform(-1, 1, (batch, 3, side, side)).astype(np.float32)
+        feeds = random_feeds(session, (batch, 3, size[1], size[0]), np.random.default_rng(0))
         session.run(None, feeds)
         times = []
         for _ in range(runs):

@@ -26,6 +26,19 @@ def read_pixels(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
+def save_generator_onnx(path: Path, nodes: list, initializers: list = (), extra_inputs: list = ()) -> Path:
+    """A hand-written ONNX graph with the generator interface ('input' → 'output', NCHW float32; ``extra_inputs``
+    are further ``ValueInfoProto`` inputs) saved to ``path``."""
+    from onnx import TensorProto, helper, save
+
+    image = ["N", 3, "H", "W"]
+    graph = helper.make_graph(nodes, path.stem,
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, image), *extra_inputs],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, image)], list(initializers))
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), str(path))
+    return path
+
+
 def build_tiny_generator_onnx(path: Path, seed: int = 0, arch: str = "fast") -> Path:
     """A small FastGenerator (or UNetGenerator with ``arch="unet"``) with random weights and a non-zero output
     layer, so it really changes pixels."""

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper
 
 from animegan.engine import OnnxGenerator, _tile_layout, default_threads, picture_thumbnail
 from animegan.errors import InvalidOptionError
+from tests.conftest import save_generator_onnx
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +97,8 @@ def test_a_model_told_the_whole_picture_gets_the_same_thumbnail_in_every_tile(tm
     nodes = [helper.make_node("ReduceMean", ["picture"], ["mean"], axes=[2, 3]),
              helper.make_node("Sub", ["input", "input"], ["zero"]),
              helper.make_node("Add", ["zero", "mean"], ["output"])]
-    image = ["N", 3, "H", "W"]
-    graph = helper.make_graph(nodes, "picture_mean", [helper.make_tensor_value_info("input", TensorProto.FLOAT, image),
-                                                      helper.make_tensor_value_info("picture", TensorProto.FLOAT,
-                                                                                    ["N", 3, 32, 32])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, image)])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10),
-              str(tmp_path / "mean.onnx"))
+    save_generator_onnx(tmp_path / "mean.onnx", nodes,
+                        extra_inputs=[helper.make_tensor_value_info("picture", TensorProto.FLOAT, ["N", 3, 32, 32])])
     whole = OnnxGenerator(tmp_path / "mean.onnx", multiple=4, threads=1, tile=4096)(portrait)
     tiled_engine = OnnxGenerator(tmp_path / "mean.onnx", multiple=4, threads=1, tile=128, overlap=32)
     tiled = tiled_engine(portrait)

@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 from safetensors.numpy import load_file
 
-from tests.conftest import read_pixels, write_manifest
+from tests.conftest import read_pixels, save_generator_onnx, write_manifest
 from train import align_faces, bundle, distill, evaluate, export, metrics, push, quantize
 from train.checkpoint import load_weights, read_meta, save_checkpoint, widened
 from train.data import cached_teacher_output, random_crop
@@ -55,13 +55,7 @@ def teacher_onnx(tmp_path_factory) -> Path:
     bias = numpy_helper.from_array(np.array([0.1, 0.0, -0.1], np.float32).reshape(1, 3, 1, 1), "bias")
     nodes = [helper.make_node("Mul", ["input", "gain"], ["m"]), helper.make_node("Add", ["m", "bias"], ["a"]),
              helper.make_node("Tanh", ["a"], ["output"])]
-    graph = helper.make_graph(nodes, "teacher",
-                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-                              [gain, bias])
-    path = tmp_path_factory.mktemp("teacher") / "teacher.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), str(path))
-    return path
+    return save_generator_onnx(tmp_path_factory.mktemp("teacher") / "teacher.onnx", nodes, [gain, bias])
 
 
 @pytest.fixture(scope="module")
@@ -271,22 +265,12 @@ def test_detail_loss_band_is_the_band_detail_captured_measures(portrait):
     assert band.abs().mean() > 1          # a real photo has detail
 
 
-def _pointwise_onnx(path: Path, nodes: list, initializers: list) -> Path:
-    """A generator-interface ONNX ('input' → 'output', NCHW) made of ``nodes``."""
-    graph = helper.make_graph(nodes, path.stem, [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                                              ["N", 3, "H", "W"])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-                              initializers)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), str(path))
-    return path
-
-
 def _contrast_halving_onnx(path: Path) -> Path:
     """A 'teacher' that halves the picture's contrast around its mean: what it does to a spot depends on the rest."""
     half = numpy_helper.from_array(np.array(0.5, np.float32), "half")
-    return _pointwise_onnx(path, [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[2, 3]),
-                                  helper.make_node("Sub", ["input", "mean"], ["centred"]),
-                                  helper.make_node("Mul", ["centred", "half"], ["output"])], [half])
+    return save_generator_onnx(path, [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[2, 3]),
+                                      helper.make_node("Sub", ["input", "mean"], ["centred"]),
+                                      helper.make_node("Mul", ["centred", "half"], ["output"])], [half])
 
 
 def test_context_probe_scores_a_local_teacher_100_and_a_global_one_less(teacher_onnx, portrait_file, tmp_path):
@@ -315,8 +299,8 @@ def test_gap_probe_splits_the_error_into_bands_and_finds_what_a_colour_map_would
     assert same["student"]["edit_captured"] > 0.99
     # a student that does nothing captures nothing in any band; the teacher is one colour map per picture, so the
     # fitted map recovers it, and its edit lies in the coarse bands (a contrast change, no new lines)
-    idle = gap_probe.probe(teacher, _pointwise_onnx(tmp_path / "idle.onnx", [helper.make_node(
-        "Identity", ["input"], ["output"])], []), photos)
+    idle = gap_probe.probe(teacher, save_generator_onnx(tmp_path / "idle.onnx", [helper.make_node(
+        "Identity", ["input"], ["output"])]), photos)
     assert all(abs(band["captured"]) < 1e-6 for band in idle["bands"].values())
     assert sum(band["share_of_edit"] for band in idle["bands"].values()) == pytest.approx(1, abs=1e-3)
     assert idle["student"] == {"edit_captured": 0.0, "detail_captured": 0.0}
@@ -334,11 +318,7 @@ def test_phase_probe_scores_a_pointwise_teacher_100_and_a_strided_one_less_off_i
     scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
     nodes = [helper.make_node("AveragePool", ["input"], ["pooled"], kernel_shape=[2, 2], strides=[2, 2]),
              helper.make_node("Resize", ["pooled", "", "scales"], ["output"], mode="nearest")]
-    graph = helper.make_graph(nodes, "strided", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                                              ["N", 3, "H", "W"])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, "H", "W"])], [scales])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10),
-              str(tmp_path / "strided.onnx"))
+    save_generator_onnx(tmp_path / "strided.onnx", nodes, [scales])
     scores = phase_probe.probe(TeacherChain([tmp_path / "strided.onnx"]), [portrait_file], [1, 2], size=256)
     assert scores[2] == {"edit_captured": 1.0, "detail_captured": 1.0}          # the grid moved by a whole period
     assert scores[1]["detail_captured"] < 0.8 and scores[1]["edit_captured"] < 1  # half a period: other strokes

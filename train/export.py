@@ -17,7 +17,7 @@ import onnx
 import onnxslim
 import torch
 
-from animegan.engine import PICTURE_INPUT, create_session
+from animegan.engine import PICTURE_INPUT, create_session, random_feeds
 from train.checkpoint import load_weights, read_meta
 from train.model import ARCHITECTURES, build_generator, fold_batchnorm, picture_side
 
@@ -61,11 +61,8 @@ def parity(model: torch.nn.Module, onnx_path: Path, sizes=PARITY_SIZES, seed: in
     session = create_session(onnx_path)
     rng = np.random.default_rng(seed)
     worst = 0.0
-    side = picture_side(model)
     for h, w in sizes:
-        feeds = {"input": rng.uniform(-1, 1, (1, 3, h, w)).astype(np.float32)}
-        if side:
-            feeds[PICTURE_INPUT] = rng.uniform(-1, 1, (1, 3, side, side)).astype(np.float32)
+        feeds = random_feeds(session, (1, 3, h, w), rng)
         expected = model(*(torch.from_numpy(a) for a in feeds.values())).numpy()
         got = session.run(None, feeds)[0]
         assert got.shape == expected.shape, f"shape {got.shape} != {expected.shape}"

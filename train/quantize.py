@@ -30,7 +30,8 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
                                       quant_pre_process, quantize_static)
 from onnxruntime.quantization import qdq_loss_debug
 
-from animegan.engine import PICTURE_INPUT, OnnxGenerator, create_session, picture_side, picture_thumbnail
+from animegan.engine import (PICTURE_INPUT, OnnxGenerator, create_session, picture_side, picture_thumbnail,
+                             random_feeds)
 from train.data import is_held_out, list_images, read_rgb, resize_short_side
 from train.metrics import psnr, ssim
 
@@ -137,11 +138,7 @@ def worst_nodes(fp32: Path, int8: Path, feeds: list[Feeds], count: int, tmp: Pat
 def latency_ms(path: Path, size: int = 512, runs: int = 5) -> float:
     """Median wall time of one size×size inference (after one warm-up)."""
     session = create_session(path)
-    rng = np.random.default_rng(0)
-    feeds = {"input": rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32)}
-    side = picture_side(session)
-    if side:
-        feeds[PICTURE_INPUT] = rng.uniform(-1, 1, (1, 3, side, side)).astype(np.float32)
+    feeds = random_feeds(session, (1, 3, size, size), np.random.default_rng(0))
     session.run(None, feeds)
     times = []
     for _ in range(runs):
