@@ -21,8 +21,8 @@ from train.data import cached_teacher_output, random_crop
 from train.losses import high_pass
 from train.metrics import EditCaptured
 from train.model import (ARCHITECTURES, ContextGenerator, Discriminator, FastGenerator, Generator,
-                         GuidedContextGenerator, PictureStatsGenerator, UNetGenerator, build_generator,
-                         count_parameters, guided_filter, picture_side)
+                         GuidedContextGenerator, GuidedContextStatsGenerator, PictureStatsGenerator, UNetGenerator,
+                         build_generator, count_parameters, guided_filter, picture_side)
 from train.teachers import TeacherChain
 from train.train import TrainConfig, train
 
@@ -215,6 +215,35 @@ def test_picture_stats_student_grows_from_a_fast_one_and_is_told_the_whole_pictu
     assert report.int8_vs_fp32["psnr_db"] > 30
     assert np.isfinite(evaluate.evaluate(int8, [teacher_onnx], sorted((root / "scenes").iterdir())[:2], size=96)[
         "edit_captured"])
+
+
+def test_a_guided_context_student_grows_into_one_told_the_whole_picture(tmp_path, photo_dirs):
+    torch.manual_seed(0)
+    guided = GuidedContextGenerator(0.5).eval()
+    torch.nn.init.normal_(guided.out_layer.weight, std=0.05)
+    torch.nn.init.normal_(guided.context_up[-1][1].weight, std=0.5)   # a context branch that has learned something
+    save_checkpoint(tmp_path / "guided.safetensors", {"generator": guided}, {}, {"arch": "context_guided", "width": 0.5})
+    grown = GuidedContextStatsGenerator(0.5)
+    load_weights(tmp_path / "guided.safetensors", grown, optional=grown.GROWN_MODULES)
+    grown.eval()
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    dark, bright = torch.full((1, 3, 128, 128), -0.8), torch.full((1, 3, 128, 128), 0.6)
+    assert torch.equal(grown(x, dark), guided(x)) and torch.equal(grown(x, bright), guided(x))   # starts as it was
+    torch.nn.init.normal_(grown.picture_film.weight, std=0.5)
+    assert not torch.equal(grown(x, dark), grown(x, bright))
+
+    root, _ = photo_dirs
+    save_checkpoint(tmp_path / "grown.safetensors", {"generator": grown}, {},
+                    {"arch": "context_guided_stats", "width": 0.5})
+    fp32, int8 = tmp_path / "grown.onnx", tmp_path / "grown.int8.onnx"
+    assert export.main(["--checkpoint", str(tmp_path / "grown.safetensors"), "--out", str(fp32)]) < 1e-4
+    graph = onnx.load(str(fp32)).graph
+    assert [i.name for i in graph.input] == ["input", "picture"]
+    report = quantize.main(["--model", str(fp32), "--calib", str(root / "scenes"), "--out", str(int8),
+                            "--count", "4", "--size", "96", "--eval-count", "2"])
+    filter_ops = {n.name for n in graph.node if n.op_type == "Div"}
+    assert filter_ops and filter_ops <= set(report.float_nodes)   # the guided filter's division stays float
+    assert report.int8_vs_fp32["psnr_db"] > 30
 
 
 def test_a_cached_teacher_output_of_another_shape_is_made_again(tmp_path):

@@ -220,6 +220,7 @@ class ContextGenerator(FastGenerator):
 
     def with_context(self, quarter: torch.Tensor, picture: torch.Tensor | None = None) -> torch.Tensor:
         """The 1/4 features plus what the view down to 1/16 adds to them."""
+        quarter = super().with_context(quarter, picture)
         out = self.context_down(quarter)
         out = self.context_up[0](F.interpolate(out, scale_factor=2.0, mode="nearest"))
         return quarter + self.context_up[1](F.interpolate(out, scale_factor=2.0, mode="nearest"))
@@ -247,6 +248,7 @@ class PictureStatsGenerator(FastGenerator):
     def with_context(self, quarter: torch.Tensor, picture: torch.Tensor | None = None) -> torch.Tensor:
         if picture is None:
             raise ValueError("PictureStatsGenerator needs the picture's thumbnail")
+        quarter = super().with_context(quarter, picture)
         scale, shift = self.picture_film(self.picture_encoder(picture)).chunk(2, dim=1)
         return quarter * (scale + 1.0) + shift
 
@@ -273,12 +275,20 @@ class GuidedOutput:
     """Mixin: the generator's picture (not yet clipped: the teacher's reaches ±2 before its filter), guided-filtered
     by the photo. Adds no weights, so a guided student starts from the unguided one's checkpoint."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(guided_filter(x, self.unclipped(x)), -1.0, 1.0)
+    def forward(self, x: torch.Tensor, *picture: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(guided_filter(x, self.unclipped(x, *picture)), -1.0, 1.0)
 
 
 class GuidedContextGenerator(GuidedOutput, ContextGenerator):
     """``ContextGenerator`` ending in the guided filter."""
+
+
+class GuidedContextStatsGenerator(GuidedOutput, PictureStatsGenerator, ContextGenerator):
+    """``ContextGenerator`` told the whole picture's statistics (``PictureStatsGenerator``; the film acts on the 1/4
+    features the context branch has added to), ending in the guided filter. Grown from a ``context_guided``
+    checkpoint, it starts as exactly that model."""
+
+    GROWN_MODULES = PictureStatsGenerator.GROWN_MODULES + ContextGenerator.GROWN_MODULES
 
 
 class GuidedUNetGenerator(GuidedOutput, UNetGenerator):
@@ -294,6 +304,7 @@ GENERATORS: dict[str, tuple[type[nn.Module], dict]] = {
     "context": (ContextGenerator, {}),
     "fast_stats": (PictureStatsGenerator, {}),
     "context_guided": (GuidedContextGenerator, {}),
+    "context_guided_stats": (GuidedContextStatsGenerator, {}),
     "unet_guided": (GuidedUNetGenerator, {}),
 }
 ARCHITECTURES = tuple(GENERATORS)

@@ -5,7 +5,8 @@
 # (a whole-picture U-Net on held-in scenes and people at several scales, the style's own teacher), <style>_context
 # (the same data; the shipped whole-picture FastGenerator grown into a ContextGenerator that also sees down to 1/16)
 # or <style>_guided (the same again, the student ending in a guided filter as cartoon's teacher does), or <style>_stats
-# (the shipped whole-picture FastGenerator grown into a PictureStatsGenerator, told the whole picture's statistics).
+# (the shipped whole-picture student, a FastGenerator or a guided ContextGenerator, grown into one told the whole
+# picture's statistics: fast_stats or context_guided_stats).
 # STEPS=N (default 20000) ends the runs at step N. A run started from committed weights counts on from their step,
 # and its schedule (warm-up, then cosine down to the floor at N) starts there; a run folder resumed keeps its schedule,
 # so a nearer N anneals it (a later, larger N warms it up again).
@@ -58,8 +59,11 @@ for run in "$@"; do
       # the hayao whole-picture recipe (train/README.md 2d-2e); each crop also gets its whole photo's thumbnail (2g)
       data=(--teacher "$teachers/$style.onnx" --sizes 384,512,640
             --photos "$shared/photos/scenes" "$shared/photos/faces_hq" "$shared/photos/portraits")
-      arch=(fast_stats fast) inits=(weights/checkpoints/$style.stats.safetensors weights/checkpoints/$style.safetensors)
-      batches=(--batch 8 --crop 128) ;;
+      inits=(weights/checkpoints/$style.stats.safetensors weights/checkpoints/$style.safetensors)
+      case $(python -c "from train.checkpoint import read_meta; print(read_meta('${inits[1]}').get('arch'))") in
+        context_guided*) arch=(context_guided_stats context_guided) batches=(--batch 2 --crop 384) ;;  # cartoon's
+        *) arch=(fast_stats fast) batches=(--batch 8 --crop 128) ;;
+      esac ;;
     *) echo "unknown run $run: want <style>_face, <style>_picture, <style>_context, <style>_guided or <style>_stats" >&2
        exit 2 ;;
   esac
