@@ -222,7 +222,8 @@ def test_a_guided_context_student_grows_into_one_told_the_whole_picture(tmp_path
     guided = GuidedContextGenerator(0.5).eval()
     torch.nn.init.normal_(guided.out_layer.weight, std=0.05)
     torch.nn.init.normal_(guided.context_up[-1][1].weight, std=0.5)   # a context branch that has learned something
-    save_checkpoint(tmp_path / "guided.safetensors", {"generator": guided}, {}, {"arch": "context_guided", "width": 0.5})
+    meta = {"arch": "context_guided", "width": 0.5}
+    save_checkpoint(tmp_path / "guided.safetensors", {"generator": guided}, {}, meta)
     grown = GuidedContextStatsGenerator(0.5)
     load_weights(tmp_path / "guided.safetensors", grown, optional=grown.GROWN_MODULES)
     grown.eval()
