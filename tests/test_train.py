@@ -20,9 +20,9 @@ from train.checkpoint import load_weights, loss_description, read_meta, save_che
 from train.data import cached_teacher_output, random_crop
 from train.losses import high_pass
 from train.metrics import EditCaptured
-from train.model import (ARCHITECTURES, ContextGenerator, Discriminator, FastGenerator, Generator,
-                         GuidedContextGenerator, GuidedContextStatsGenerator, PictureStatsGenerator, UNetGenerator,
-                         build_generator, count_parameters, guided_filter, picture_side)
+from train.model import (ARCHITECTURES, ContextGenerator, ContextStatsGenerator, Discriminator, FastGenerator,
+                         Generator, GuidedContextGenerator, GuidedContextStatsGenerator, PictureStatsGenerator,
+                         UNetGenerator, build_generator, count_parameters, guided_filter, picture_side)
 from train.teachers import TeacherChain
 from train.train import TrainConfig, train
 
@@ -246,6 +246,24 @@ def test_a_guided_context_student_grows_into_one_told_the_whole_picture(tmp_path
     assert filter_ops and filter_ops <= set(report.float_nodes)   # the guided filter's division stays float
     assert report.int8_vs_fp32["psnr_db"] > 30
 
+
+
+def test_a_student_told_the_picture_grows_a_wider_view(tmp_path):
+    torch.manual_seed(0)
+    told = PictureStatsGenerator(0.5).eval()
+    torch.nn.init.normal_(told.out_layer.weight, std=0.05)
+    torch.nn.init.normal_(told.picture_film.weight, std=0.5)   # a picture branch that has learned something
+    save_checkpoint(tmp_path / "told.safetensors", {"generator": told}, {}, {"arch": "fast_stats", "width": 0.5})
+    grown = ContextStatsGenerator(0.5)
+    load_weights(tmp_path / "told.safetensors", grown, optional=grown.GROWN_MODULES)
+    grown.eval()
+    x, picture = torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, 3, 128, 128) * 2 - 1
+    assert torch.equal(grown(x, picture), told(x, picture))                     # starts as it was
+    torch.nn.init.normal_(grown.context_up[-1][1].weight, std=0.5)
+    far = x.clone()
+    far[..., :16, :16] = -x[..., :16, :16]                  # a change ~60 px from the far corner: past the 1/4 view
+    assert torch.equal(told(x, picture)[..., -8:, -8:], told(far, picture)[..., -8:, -8:])
+    assert not torch.equal(grown(x, picture)[..., -8:, -8:], grown(far, picture)[..., -8:, -8:])
 
 def test_a_cached_teacher_output_of_another_shape_is_made_again(tmp_path):
     calls = []

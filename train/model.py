@@ -253,6 +253,14 @@ class PictureStatsGenerator(FastGenerator):
         return quarter * (scale + 1.0) + shift
 
 
+
+class ContextStatsGenerator(PictureStatsGenerator, ContextGenerator):
+    """``ContextGenerator`` told the whole picture's statistics (``PictureStatsGenerator``; the film acts on the 1/4
+    features the context branch has added to). Grown from a ``fast_stats`` (or ``context``) checkpoint, it starts as
+    exactly that model."""
+
+    GROWN_MODULES = PictureStatsGenerator.GROWN_MODULES + ContextGenerator.GROWN_MODULES
+
 # --------------------------------------------------------------------------------------------- guided output
 GUIDED_EPS = 5e-3   # the cartoon teacher's ε (read from its graph), for pictures in [-1, 1]
 
@@ -283,12 +291,9 @@ class GuidedContextGenerator(GuidedOutput, ContextGenerator):
     """``ContextGenerator`` ending in the guided filter."""
 
 
-class GuidedContextStatsGenerator(GuidedOutput, PictureStatsGenerator, ContextGenerator):
-    """``ContextGenerator`` told the whole picture's statistics (``PictureStatsGenerator``; the film acts on the 1/4
-    features the context branch has added to), ending in the guided filter. Grown from a ``context_guided``
-    checkpoint, it starts as exactly that model."""
-
-    GROWN_MODULES = PictureStatsGenerator.GROWN_MODULES + ContextGenerator.GROWN_MODULES
+class GuidedContextStatsGenerator(GuidedOutput, ContextStatsGenerator):
+    """``ContextStatsGenerator`` ending in the guided filter. Grown from a ``context_guided`` checkpoint, it starts as
+    exactly that model."""
 
 
 class GuidedUNetGenerator(GuidedOutput, UNetGenerator):
@@ -303,6 +308,7 @@ GENERATORS: dict[str, tuple[type[nn.Module], dict]] = {
     "unet_hires": (UNetGenerator, {"channels": HIRES_CHANNELS}),
     "context": (ContextGenerator, {}),
     "fast_stats": (PictureStatsGenerator, {}),
+    "context_stats": (ContextStatsGenerator, {}),
     "context_guided": (GuidedContextGenerator, {}),
     "context_guided_stats": (GuidedContextStatsGenerator, {}),
     "unet_guided": (GuidedUNetGenerator, {}),

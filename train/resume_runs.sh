@@ -3,7 +3,8 @@
 #   bash train/resume_runs.sh RUNS_DIR SHARED_DIR RUN...      e.g. bash train/resume_runs.sh ~/animegan-runs ../shared cute_face shinkai_picture
 # RUN is <style>_face (the face model: U-Net on FFHQ-aligned 512² faces, teachers cute → style), <style>_picture
 # (a whole-picture U-Net on held-in scenes and people at several scales, the style's own teacher), <style>_context
-# (the same data; the shipped whole-picture FastGenerator grown into a ContextGenerator that also sees down to 1/16)
+# (the same data; the shipped whole-picture FastGenerator grown into a ContextGenerator that also sees down to 1/16,
+# or, if the shipped student is told the whole picture, into a context_stats one)
 # or <style>_guided (the same again, the student ending in a guided filter as cartoon's teacher does), or <style>_stats
 # (the shipped whole-picture student, a FastGenerator or a guided ContextGenerator, grown into one told the whole
 # picture's statistics: fast_stats or context_guided_stats).
@@ -25,6 +26,10 @@ faces=$runs/faces512
 # crops on the teachers' stride grid: a teacher's strokes move with its grid (train/README.md, 2e)
 recipe=(--detail-weight 1.0 --phase-lock)
 lr=(--lr "${LR:-3e-4}")
+shipped_arch() {  # the architecture of the whole-picture student a style ships (its committed checkpoint)
+  python -c "import sys; from train.checkpoint import read_meta; print(read_meta(sys.argv[1]).get('arch'))" \
+    "weights/checkpoints/$1.safetensors"
+}
 for run in "$@"; do
   style=${run%_*} kind=${run##*_}
   case $kind in
@@ -52,7 +57,12 @@ for run in "$@"; do
         # ending in the guided filter that ends cartoon's teacher (train/README.md, 2f)
         arch=(context_guided context fast) inits=(weights/checkpoints/$style.safetensors)
       else
-        arch=(context fast) inits=(weights/checkpoints/$style.context.safetensors weights/checkpoints/$style.safetensors)
+        case $(shipped_arch "$style") in
+          # a student told the picture (2g) grows the wider view too: context_stats
+          fast_stats|context_stats) arch=(context_stats fast_stats) inits=(weights/checkpoints/$style.safetensors) ;;
+          *) arch=(context fast)
+             inits=(weights/checkpoints/$style.context.safetensors weights/checkpoints/$style.safetensors) ;;
+        esac
       fi
       batches=(--batch 2 --crop 384) ;;
     stats)
@@ -60,7 +70,7 @@ for run in "$@"; do
       data=(--teacher "$teachers/$style.onnx" --sizes 384,512,640
             --photos "$shared/photos/scenes" "$shared/photos/faces_hq" "$shared/photos/portraits")
       inits=(weights/checkpoints/$style.stats.safetensors weights/checkpoints/$style.safetensors)
-      case $(python -c "from train.checkpoint import read_meta; print(read_meta('${inits[1]}').get('arch'))") in
+      case $(shipped_arch "$style") in
         context_guided*) arch=(context_guided_stats context_guided) batches=(--batch 2 --crop 384) ;;  # cartoon's
         *) arch=(fast_stats fast) batches=(--batch 8 --crop 128) ;;
       esac ;;
