@@ -15,7 +15,7 @@ from PIL import Image
 from safetensors.numpy import load_file
 
 from tests.conftest import read_pixels, save_generator_onnx, write_manifest
-from train import align_faces, bundle, distill, evaluate, export, metrics, push, quantize
+from train import align_faces, bundle, distill, evaluate, export, metrics, push, quantize, recalibrate_bn
 from train.checkpoint import load_weights, loss_description, read_meta, save_checkpoint, widened
 from train.data import cached_teacher_output, random_crop
 from train.losses import high_pass
@@ -264,6 +264,33 @@ def test_a_student_told_the_picture_grows_a_wider_view(tmp_path):
     far[..., :16, :16] = -x[..., :16, :16]                  # a change ~60 px from the far corner: past the 1/4 view
     assert torch.equal(told(x, picture)[..., -8:, -8:], told(far, picture)[..., -8:, -8:])
     assert not torch.equal(grown(x, picture)[..., -8:, -8:], grown(far, picture)[..., -8:, -8:])
+
+
+def test_batchnorm_statistics_are_recomputed_over_the_runs_own_training_crops(tmp_path, photo_dirs):
+    root, _ = photo_dirs
+    torch.manual_seed(0)
+    model = PictureStatsGenerator(0.5)
+    for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        norm.running_mean.fill_(3.0)                          # statistics a noisy last batch left behind
+        norm.running_var.fill_(50.0)
+    meta = {"arch": "fast_stats", "width": 0.5, "photos": [str(root / "scenes"), str(root / "faces")],
+            "sizes": [96], "crop": 64, "batch": 2, "multiple": 8, "phase_lock": True, "step": 10}
+    save_checkpoint(tmp_path / "best.safetensors", {"generator": model}, {}, meta)
+    out = recalibrate_bn.main(["--run", str(tmp_path), "--crops", "12"])
+    meta_out = read_meta(out)
+    assert meta_out["bn_recalibrated"] == 12 and meta_out["step"] == 10
+    assert "BatchNorm statistics recomputed over 12 training crops" in bundle.training_crops(meta_out)
+    recalibrated = PictureStatsGenerator(0.5)
+    load_weights(out, recalibrated)
+
+    batches = list(recalibrate_bn.training_crops(meta, 12))
+    assert [len(photos) for photos, _ in batches] == [8, 4] and batches[0][1].shape[1:] == (3, 128, 128)
+    with torch.no_grad():      # the first BatchNorm sees the first conv's output: the average of its batch means
+        expected = torch.stack([model.enc_full[0](photos).mean(dim=(0, 2, 3)) for photos, _ in batches]).mean(0)
+    assert torch.allclose(recalibrated.enc_full[1].running_mean, expected, atol=1e-5)
+    for name, weight in model.state_dict().items():            # weights untouched
+        if "running" not in name and "num_batches" not in name:
+            assert torch.equal(weight, recalibrated.state_dict()[name])
 
 def test_a_cached_teacher_output_of_another_shape_is_made_again(tmp_path):
     calls = []

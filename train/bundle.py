@@ -87,6 +87,8 @@ def training_crops(meta: dict) -> str:
         parts.append("crops phase-locked to the teachers' stride grid")
     if meta.get("freeze_bn"):
         parts.append("BatchNorm frozen at its running statistics")
+    if meta.get("bn_recalibrated"):
+        parts.append(f"BatchNorm statistics recomputed over {meta['bn_recalibrated']} training crops")
     return "".join(f", {part}" for part in parts)
 
 
@@ -245,7 +247,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--face-run", type=Path, help="train.distill output folder of the face model")
     p.add_argument("--faces", type=Path,
                    help="train.align_faces output (train/ calibrates the face model, held_out/ evaluates it)")
-    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--checkpoint", default="best", choices=["best", "last", "recalibrated"],
+                   help="recalibrated: train.recalibrate_bn's output")
     p.add_argument("--weights", type=Path, default=WEIGHTS_DIR)
     p.add_argument("--eval-count", type=int, default=30)
     p.add_argument("--working-size", type=int, default=1024, help="long side the app stylizes at by default")

@@ -167,13 +167,17 @@ class PairPool:
         index = int(hashlib.sha1(path.name.encode()).hexdigest(), 16) % len(self.sizes)
         return max(self.min_size, min(self.sizes[index], int(native_short * self.max_upscale)))
 
+    def working_photo(self, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+        """(photo at its working scale, its thumbnail or None): what a training crop is cut from."""
+        photo = read_rgb(path)
+        photo = resize_short_side(photo, self.working_size(path, min(photo.shape[:2])), self.multiple)
+        return photo, picture_thumbnail(photo, self.picture)[0] if self.picture else None
+
     def make_pair(self, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(photo, teacher output, the photo's thumbnail or None) at the photo's working scale; the teacher runs only
         on a cache miss."""
-        photo = read_rgb(path)
-        photo = resize_short_side(photo, self.working_size(path, min(photo.shape[:2])), self.multiple)
+        photo, thumbnail = self.working_photo(path)
         cached = self.cache_dir / f"{path.parent.name}__{path.stem}__{photo.shape[0]}x{photo.shape[1]}.png"
-        thumbnail = picture_thumbnail(photo, self.picture)[0] if self.picture else None
         return photo, cached_teacher_output(self.teacher, photo, cached), thumbnail
 
     def _fill(self) -> None:
