@@ -118,8 +118,6 @@ def loss_description(meta: dict) -> str:
         terms.append(f"{meta['detail_weight']} × detail-band L1")
     if meta.get("mse_weight"):
         terms.append(f"{meta['mse_weight']} × squared error")
-    if meta.get("detail_mse_weight"):
-        terms.append(f"{meta['detail_mse_weight']} × detail-band squared error")
     if meta.get("adv_weight"):
         terms.append(f"{meta['adv_weight']} × LSGAN")
     return " + ".join(terms)

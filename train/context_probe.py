@@ -13,7 +13,6 @@ crops of that size — can be expected to do better there.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np

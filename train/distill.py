@@ -63,7 +63,6 @@ class DistillConfig:
     perceptual_weight: float = 0.1
     detail_weight: float = 0.0
     mse_weight: float = 0.0
-    detail_mse_weight: float = 0.0
     adv_weight: float = 0.0
     multiple: int = 8
     holdout: float = 0.1
@@ -116,8 +115,6 @@ def parse_config(argv: list[str] | None = None) -> DistillConfig:
     p.add_argument("--mse-weight", type=float, default=default.mse_weight,
                    help="weight of a squared-error term (what edit captured measures: it pulls hardest where the "
                         "student misses most, e.g. a line it leaves out), 0 = off")
-    p.add_argument("--detail-mse-weight", type=float, default=default.detail_mse_weight,
-                   help="weight of a squared-error term on the detail band (what detail captured measures), 0 = off")
     p.add_argument("--adv-weight", type=float, default=default.adv_weight,
                    help="LSGAN fine-tune weight (0 = L1/perceptual only)")
     p.add_argument("--multiple", type=int, default=default.multiple,
@@ -280,7 +277,7 @@ def distill(config: DistillConfig) -> dict:
                  "perceptual": config.perceptual and Path(config.perceptual).name,
                  "perceptual_weight": config.perceptual_weight if config.perceptual else 0.0,
                  "detail_weight": config.detail_weight, "mse_weight": config.mse_weight,
-                 "detail_mse_weight": config.detail_mse_weight, "adv_weight": config.adv_weight,
+                 "adv_weight": config.adv_weight,
                  "init": lineage, "schedule_start": schedule_start}
     history_file = config.out / "history.jsonl"
     writer = SummaryWriter(str(config.out / "tb"))
@@ -305,10 +302,8 @@ def distill(config: DistillConfig) -> dict:
         loss = loss_l1
         if features is not None:
             loss = loss + config.perceptual_weight * F.l1_loss(features(out), features(targets))
-        if config.detail_weight or config.detail_mse_weight:
-            out_band, target_band = high_pass(out), high_pass(targets)
-            loss = loss + config.detail_weight * F.l1_loss(out_band, target_band)
-            loss = loss + config.detail_mse_weight * F.mse_loss(out_band, target_band)
+        if config.detail_weight:
+            loss = loss + config.detail_weight * F.l1_loss(high_pass(out), high_pass(targets))
         if config.mse_weight:
             loss = loss + config.mse_weight * F.mse_loss(out, targets)
         if disc is not None:

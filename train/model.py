@@ -253,13 +253,13 @@ class PictureStatsGenerator(FastGenerator):
         return quarter * (scale + 1.0) + shift
 
 
-
 class ContextStatsGenerator(PictureStatsGenerator, ContextGenerator):
     """``ContextGenerator`` told the whole picture's statistics (``PictureStatsGenerator``; the film acts on the 1/4
     features the context branch has added to). Grown from a ``fast_stats`` (or ``context``) checkpoint, it starts as
     exactly that model."""
 
     GROWN_MODULES = PictureStatsGenerator.GROWN_MODULES + ContextGenerator.GROWN_MODULES
+
 
 # --------------------------------------------------------------------------------------------- guided output
 GUIDED_EPS = 5e-3   # the cartoon teacher's ε (read from its graph), for pictures in [-1, 1]

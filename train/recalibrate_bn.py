@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import random
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +26,10 @@ from train.distill import DistillConfig
 from train.model import build_generator, picture_side
 
 BATCH = 8
+Batch = tuple[torch.Tensor, torch.Tensor | None]   # crops, and their whole pictures' thumbnails or None
 
 
-def training_crops(meta: dict, count: int, seed: int = 0):
+def training_batches(meta: dict, count: int, seed: int = 0) -> Iterator[Batch]:
     """``count`` crops like the run's training crops, in batches of ``BATCH``: (photos, thumbnails or None)."""
     train, _ = split_holdout(list_images(meta["photos"]), DistillConfig.holdout)
     multiple = int(meta["multiple"])      # the teachers' and the student's, as the run cut its crops
@@ -48,7 +50,7 @@ def training_crops(meta: dict, count: int, seed: int = 0):
 
 
 @torch.no_grad()
-def recalibrate(model: torch.nn.Module, batches) -> None:
+def recalibrate(model: torch.nn.Module, batches: Iterable[Batch]) -> None:
     """Replace every BatchNorm's running statistics by their cumulative average over ``batches``."""
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> Path:
     meta = read_meta(args.run / f"{args.checkpoint}.safetensors")
     model = build_generator(meta["arch"], float(meta["width"]))
     load_weights(args.run / f"{args.checkpoint}.safetensors", model)
-    recalibrate(model, training_crops(meta, args.crops))
+    recalibrate(model, training_batches(meta, args.crops))
     out = args.run / "recalibrated.safetensors"
     save_checkpoint(out, {"generator": model}, {}, dict(meta, bn_recalibrated=args.crops))
     print(f"{out}: BatchNorm statistics over {args.crops} training crops")
