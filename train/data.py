@@ -50,6 +50,14 @@ def split_holdout(paths: Sequence[Path], fraction: float) -> tuple[list[Path], l
     return [p for p in paths if not is_held_out(p, fraction)], held
 
 
+def by_folder(paths: Sequence[Path]) -> dict[Path, list[Path]]:
+    """The paths grouped by the folder they are in (in their order)."""
+    groups: dict[Path, list[Path]] = {}
+    for path in paths:
+        groups.setdefault(path.parent, []).append(path)
+    return groups
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
     """Read an image file as upright (H, W, 3) uint8 RGB, exactly as the runtime decodes it (EXIF orientation,
     alpha and 16-bit handled by ``animegan.imageio``); ``InvalidImageError`` if it cannot be read."""

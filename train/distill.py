@@ -29,8 +29,8 @@ from tqdm import tqdm
 
 from animegan.engine import picture_thumbnail
 from train.checkpoint import load_checkpoint, load_weights, loss_description, read_meta, save_checkpoint
-from train.data import (PairPool, cached_teacher_output, held_out_photos, list_images, read_rgb, resize_short_side,
-                        rgb_to_tensor, split_holdout, tensor_to_rgb, write_rgb)
+from train.data import (PairPool, by_folder, cached_teacher_output, held_out_photos, list_images, read_rgb,
+                        resize_short_side, rgb_to_tensor, split_holdout, tensor_to_rgb, write_rgb)
 from train.features import load_feature_network
 from train.losses import high_pass, lsgan_d_loss, lsgan_g_loss
 from train.metrics import EditCaptured, psnr, ssim
@@ -154,10 +154,7 @@ def pick_photos(config: DistillConfig) -> tuple[list[Path], list[Path]]:
     """(training photos, validation photos); the validation ones come from the held-out split."""
     train, _ = split_holdout(list_images(config.photos), config.holdout)
     if config.max_per_folder:
-        by_parent: dict[Path, list[Path]] = {}
-        for p in train:
-            by_parent.setdefault(p.parent, []).append(p)
-        train = [p for group in by_parent.values()
+        train = [p for group in by_folder(train).values()
                  for p in random.Random(config.seed).sample(group, min(len(group), config.max_per_folder))]
     return train, held_out_photos(config.photos, config.val_count, config.holdout, config.seed)
 

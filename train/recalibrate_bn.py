@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from train.checkpoint import load_weights, read_meta, save_checkpoint
-from train.data import PairPool, list_images, random_crop, rgb_to_tensor, split_holdout
-from train.distill import DistillConfig
+from train.data import PairPool, by_folder, random_crop, rgb_to_tensor
+from train.distill import DistillConfig, pick_photos
 from train.model import build_generator, picture_side
 
 BATCH = 8
@@ -31,19 +31,17 @@ Batch = tuple[torch.Tensor, torch.Tensor | None]   # crops, and their whole pict
 
 def training_batches(meta: dict, count: int, seed: int = 0) -> Iterator[Batch]:
     """``count`` crops like the run's training crops, in batches of ``BATCH``: (photos, thumbnails or None)."""
-    train, _ = split_holdout(list_images(meta["photos"]), DistillConfig.holdout)
+    train, _ = pick_photos(DistillConfig(teachers=[], photos=meta["photos"], out=Path()))   # the run's own split
     multiple = int(meta["multiple"])      # the teachers' and the student's, as the run cut its crops
     pool = PairPool(train, teacher=None, cache_dir=Path(), sizes=meta["sizes"], multiple=multiple,
                     min_size=meta["crop"], picture=picture_side(meta["arch"]))
-    by_folder: dict[Path, list[Path]] = {}
-    for path in train:
-        by_folder.setdefault(path.parent, []).append(path)
-    folders, rng = sorted(by_folder), random.Random(seed)
+    groups = by_folder(train)
+    folders, rng = sorted(groups), random.Random(seed)
     grid = multiple if meta.get("phase_lock") else 1
     for start in range(0, count, BATCH):
         photos, thumbnails = [], []
         for _ in range(min(BATCH, count - start)):
-            photo, thumbnail = pool.working_photo(rng.choice(by_folder[rng.choice(folders)]))
+            photo, thumbnail = pool.working_photo(rng.choice(groups[rng.choice(folders)]))
             photos.append(rgb_to_tensor(random_crop([photo], meta["crop"], rng, grid)[0]))
             thumbnails.append(thumbnail)
         yield torch.stack(photos), (torch.from_numpy(np.stack(thumbnails)) if thumbnails[0] is not None else None)
