@@ -572,7 +572,8 @@ def face_run(tmp_path_factory, photo_dirs, teacher_onnx) -> Path:
     distill.distill(distill.DistillConfig(teachers=[teacher_onnx, teacher_onnx], arch="unet", width=0.5,
                                           photos=[root / "faces"], out=out, steps=3, batch=2, crop=64, sizes=(96,),
                                           val_every=3, val_count=2, val_size=96, holdout=0.2,
-                                          detail_weight=1.0, mse_weight=10.0, adv_weight=0.01))
+                                          detail_weight=1.0, fine_detail_weight=0.5, mse_weight=10.0,
+                                          adv_weight=0.01))
     return out
 
 
@@ -581,8 +582,10 @@ def test_unet_student_distils_from_a_teacher_chain_and_exports(face_run, tmp_pat
     out = face_run
     meta = read_meta(out / "last.safetensors")
     assert meta["arch"] == "unet" and meta["teachers"] == ["teacher", "teacher"] and meta["multiple"] == 16
-    assert meta["detail_weight"] == 1.0 and meta["mse_weight"] == 10.0 and meta["adv_weight"] == 0.01
-    assert loss_description(meta) == "L1 + 1.0 × detail-band L1 + 10.0 × squared error + 0.01 × LSGAN"
+    assert meta["detail_weight"] == 1.0 and meta["fine_detail_weight"] == 0.5 and meta["mse_weight"] == 10.0
+    assert meta["adv_weight"] == 0.01
+    assert loss_description(meta) == ("L1 + 1.0 × detail-band L1 + 0.5 × finest-band L1 (σ = 1 px) + 10.0 × squared "
+                                      "error + 0.01 × LSGAN")
     fp32 = tmp_path / "face.onnx"
     assert export.main(["--checkpoint", str(out / "last.safetensors"), "--out", str(fp32)]) < 1e-4
     result = evaluate.evaluate(fp32, [teacher_onnx, teacher_onnx], sorted((root / "faces").glob("*.jpg"))[:3],

@@ -116,6 +116,8 @@ def loss_description(meta: dict) -> str:
         terms.append(f"{meta['perceptual_weight']} × perceptual ({meta['perceptual']})")
     if meta.get("detail_weight"):
         terms.append(f"{meta['detail_weight']} × detail-band L1")
+    if meta.get("fine_detail_weight"):
+        terms.append(f"{meta['fine_detail_weight']} × finest-band L1 (σ = 1 px)")
     if meta.get("mse_weight"):
         terms.append(f"{meta['mse_weight']} × squared error")
     if meta.get("adv_weight"):

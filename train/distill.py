@@ -62,6 +62,7 @@ class DistillConfig:
     perceptual: str | None = None
     perceptual_weight: float = 0.1
     detail_weight: float = 0.0
+    fine_detail_weight: float = 0.0
     mse_weight: float = 0.0
     adv_weight: float = 0.0
     multiple: int = 8
@@ -112,6 +113,9 @@ def parse_config(argv: list[str] | None = None) -> DistillConfig:
     p.add_argument("--perceptual-weight", type=float, default=default.perceptual_weight)
     p.add_argument("--detail-weight", type=float, default=default.detail_weight,
                    help="weight of an L1 term on the detail band (image − Gaussian blur σ = 2 px), 0 = off")
+    p.add_argument("--fine-detail-weight", type=float, default=default.fine_detail_weight,
+                   help="weight of an L1 term on the finest band (image − Gaussian blur σ = 1 px: one-pixel lines "
+                        "and strokes), 0 = off")
     p.add_argument("--mse-weight", type=float, default=default.mse_weight,
                    help="weight of a squared-error term (what edit captured measures: it pulls hardest where the "
                         "student misses most, e.g. a line it leaves out), 0 = off")
@@ -273,7 +277,8 @@ def distill(config: DistillConfig) -> dict:
                  "sizes": sizes, "batch": config.batch, "lr": config.lr,
                  "perceptual": config.perceptual and Path(config.perceptual).name,
                  "perceptual_weight": config.perceptual_weight if config.perceptual else 0.0,
-                 "detail_weight": config.detail_weight, "mse_weight": config.mse_weight,
+                 "detail_weight": config.detail_weight, "fine_detail_weight": config.fine_detail_weight,
+                 "mse_weight": config.mse_weight,
                  "adv_weight": config.adv_weight,
                  "init": lineage, "schedule_start": schedule_start}
     history_file = config.out / "history.jsonl"
@@ -301,6 +306,8 @@ def distill(config: DistillConfig) -> dict:
             loss = loss + config.perceptual_weight * F.l1_loss(features(out), features(targets))
         if config.detail_weight:
             loss = loss + config.detail_weight * F.l1_loss(high_pass(out), high_pass(targets))
+        if config.fine_detail_weight:
+            loss = loss + config.fine_detail_weight * F.l1_loss(high_pass(out, 1.0), high_pass(targets, 1.0))
         if config.mse_weight:
             loss = loss + config.mse_weight * F.mse_loss(out, targets)
         if disc is not None:
