@@ -71,20 +71,21 @@ def eager_references(style: Style) -> dict[str, str]:
 
 def torch_reference(arch: str, threads: int, runs: int) -> tuple[str, float]:
     """The class name and median seconds of a PyTorch-eager FP32 generator (``train.model``, random weights) at
-    512²."""
+    512², given the picture's thumbnail too if its architecture takes one."""
     import torch
 
-    from train.model import build_generator
+    from train.model import build_generator, picture_side
 
     torch.set_num_threads(threads)
     model = build_generator(arch).eval()
-    x = torch.rand(1, 3, 512, 512) * 2 - 1
+    side = picture_side(model)
+    inputs = [torch.rand(1, 3, 512, 512) * 2 - 1] + ([torch.rand(1, 3, side, side) * 2 - 1] if side else [])
     times = []
     with torch.inference_mode():
-        model(x)
+        model(*inputs)
         for _ in range(runs):
             start = time.perf_counter()
-            model(x)
+            model(*inputs)
             times.append(time.perf_counter() - start)
     return type(model).__name__, statistics.median(times)
 

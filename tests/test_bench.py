@@ -50,3 +50,9 @@ def test_the_eager_references_are_the_styles_own_architectures():
                                                               "whole-picture student": "context"}
     entry.update(face_file="c.face.int8.onnx", face_sha256="1" * 64, lineage={"arch": "fast", "face": {"arch": "unet"}})
     assert list(bench.eager_references(Style.from_dict(entry)).values()) == ["classic", "fast", "unet"]
+
+
+def test_an_eager_reference_told_the_picture_gets_its_thumbnail():
+    """The whole-picture students of hayao, shinkai and cartoon take a second input; their eager reference runs."""
+    name, seconds = bench.torch_reference("fast_stats", threads=1, runs=1)
+    assert name == "PictureStatsGenerator" and seconds > 0
