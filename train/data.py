@@ -127,10 +127,7 @@ def cached_teacher_output(teacher: Callable[[np.ndarray], np.ndarray], photo: np
 
 def held_out_photos(folders: Sequence[str | Path], count: int, fraction: float, seed: int = 0) -> list[Path]:
     """Up to ``count`` held-out photos, taken in turn from each folder so scenes and faces are both measured."""
-    groups: dict[Path, list[Path]] = {}
-    for path in list_images(folders):
-        if is_held_out(path, fraction):
-            groups.setdefault(path.parent, []).append(path)
+    groups = by_folder([path for path in list_images(folders) if is_held_out(path, fraction)])
     rng = random.Random(seed)
     for group in groups.values():
         rng.shuffle(group)
