@@ -22,7 +22,8 @@ from train.losses import high_pass
 from train.metrics import EditCaptured
 from train.model import (ARCHITECTURES, ContextGenerator, ContextStatsGenerator, Discriminator, FastGenerator,
                          Generator, GuidedContextGenerator, GuidedContextStatsGenerator, PictureStatsGenerator,
-                         UNetGenerator, build_generator, count_parameters, guided_filter, picture_side)
+                         PictureStatsHiresGenerator, UNetGenerator, build_generator, count_parameters, guided_filter,
+                         picture_side)
 from train.teachers import TeacherChain
 from train.train import TrainConfig, train
 
@@ -215,6 +216,33 @@ def test_picture_stats_student_grows_from_a_fast_one_and_is_told_the_whole_pictu
     assert report.int8_vs_fp32["psnr_db"] > 30
     assert np.isfinite(evaluate.evaluate(int8, [teacher_onnx], sorted((root / "scenes").iterdir())[:2], size=96)[
         "edit_captured"])
+
+
+def test_a_student_told_the_picture_grows_more_work_at_full_resolution(tmp_path, photo_dirs):
+    torch.manual_seed(0)
+    told = PictureStatsGenerator(0.5).eval()
+    torch.nn.init.normal_(told.out_layer.weight, std=0.05)
+    torch.nn.init.normal_(told.picture_film.weight, std=0.5)
+    save_checkpoint(tmp_path / "told.safetensors", {"generator": told}, {}, {"arch": "fast_stats", "width": 0.5})
+    grown = PictureStatsHiresGenerator(0.5)
+    with pytest.raises(RuntimeError, match="full_refine"):
+        load_weights(tmp_path / "told.safetensors", grown, optional=PictureStatsGenerator.GROWN_MODULES)
+    load_weights(tmp_path / "told.safetensors", grown, optional=grown.GROWN_MODULES)
+    grown.eval()
+    x, picture = torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, 3, 128, 128) * 2 - 1
+    assert torch.equal(grown(x, picture), told(x, picture))                     # starts as it was
+    for block in grown.full_refine:
+        torch.nn.init.normal_(block.layers[-1][1].weight, std=0.5)
+    assert not torch.equal(grown(x, picture), told(x, picture))                 # once trained, the blocks count
+
+    root, _ = photo_dirs
+    meta = {"arch": "fast_stats_hires", "width": 0.5}
+    save_checkpoint(tmp_path / "grown.safetensors", {"generator": grown}, {}, meta)
+    fp32, int8 = tmp_path / "grown.onnx", tmp_path / "grown.int8.onnx"
+    assert export.main(["--checkpoint", str(tmp_path / "grown.safetensors"), "--out", str(fp32)]) < 1e-4
+    report = quantize.main(["--model", str(fp32), "--calib", str(root / "scenes"), "--out", str(int8),
+                            "--count", "4", "--size", "96", "--eval-count", "2"])
+    assert report.int8_vs_fp32["psnr_db"] > 30
 
 
 def test_a_guided_context_student_grows_into_one_told_the_whole_picture(tmp_path, photo_dirs):

@@ -19,6 +19,8 @@ All generators map NCHW RGB images in [-1, 1] to NCHW RGB images in [-1, 1] of t
 * ``PictureStatsGenerator`` — ``FastGenerator`` with a second input, a thumbnail of the whole picture, whose
                        statistics scale and shift its 1/4 features (what a teacher normalising over the whole picture
                        does, kept the same in every tile); grown from a trained fast student like ``ContextGenerator``.
+* ``PictureStatsHiresGenerator`` — ``PictureStatsGenerator`` with inverted residual blocks at full resolution after
+                       its decoder, for the finest lines; grown from a trained ``fast_stats`` student.
 * ``GuidedContextGenerator`` / ``GuidedUNetGenerator`` — the same, ending in the guided filter that ends the
                        ``cartoon`` teacher (White-box Cartoonization): its flat, edge-sharp look is a division no
                        stack of convolutions computes, so the student only learns what goes into it. Kept in float
@@ -157,7 +159,12 @@ class FastGenerator(nn.Module):
         quarter = self.bottleneck(self.with_context(self.enc_quarter(half), picture))
         up = self.dec_half(F.interpolate(quarter, scale_factor=2.0, mode="nearest")) + half
         up = self.dec_full(F.interpolate(up, scale_factor=2.0, mode="nearest")) + full
-        return x + self.out_layer(up)
+        return x + self.out_layer(self.refined(up))
+
+    def refined(self, full: torch.Tensor) -> torch.Tensor:
+        """The full-resolution features the output conv gets (as they are here; ``PictureStatsHiresGenerator``
+        works on them further)."""
+        return full
 
     def forward(self, x: torch.Tensor, picture: torch.Tensor | None = None) -> torch.Tensor:
         return torch.clamp(self.unclipped(x, picture), -1.0, 1.0)
@@ -253,6 +260,24 @@ class PictureStatsGenerator(FastGenerator):
         return quarter * (scale + 1.0) + shift
 
 
+class PictureStatsHiresGenerator(PictureStatsGenerator):
+    """``PictureStatsGenerator`` with more work at full resolution, where the teachers draw their finest lines
+    (train/README.md 2g; the teachers' last full-resolution layers do ~7× our decoder's multiply-adds there):
+    ``full_blocks`` inverted residual blocks between the decoder and the output conv. Each block's last BatchNorm starts
+    at zero scale, so the model starts as exactly the ``fast_stats`` student it is grown from."""
+
+    GROWN_MODULES = PictureStatsGenerator.GROWN_MODULES + ("full_refine",)
+
+    def __init__(self, width: float = 1.0, blocks: int = 4, full_blocks: int = 2):
+        super().__init__(width, blocks)
+        self.full_refine = nn.Sequential(*[FastInvertedResBlock(_ch(32, width)) for _ in range(full_blocks)])
+        for block in self.full_refine:
+            nn.init.zeros_(block.layers[-1][1].weight)   # adds nothing until it has learned something
+
+    def refined(self, full: torch.Tensor) -> torch.Tensor:
+        return self.full_refine(full)
+
+
 class ContextStatsGenerator(PictureStatsGenerator, ContextGenerator):
     """``ContextGenerator`` told the whole picture's statistics (``PictureStatsGenerator``; the film acts on the 1/4
     features the context branch has added to). Grown from a ``fast_stats`` (or ``context``) checkpoint, it starts as
@@ -308,6 +333,7 @@ GENERATORS: dict[str, tuple[type[nn.Module], dict]] = {
     "unet_hires": (UNetGenerator, {"channels": HIRES_CHANNELS}),
     "context": (ContextGenerator, {}),
     "fast_stats": (PictureStatsGenerator, {}),
+    "fast_stats_hires": (PictureStatsHiresGenerator, {}),
     "context_stats": (ContextStatsGenerator, {}),
     "context_guided": (GuidedContextGenerator, {}),
     "context_guided_stats": (GuidedContextStatsGenerator, {}),
