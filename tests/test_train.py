@@ -525,7 +525,7 @@ def test_a_run_continued_from_committed_weights_counts_steps_on_and_keeps_its_ow
     assert [json.loads(line)["step"] for line in (out / "history.jsonl").read_text().splitlines()] == [8]
     meta = read_meta(out / "best.safetensors")   # its own best, whatever the committed run's best PSNR was
     assert meta["step"] == 8 and meta["phase_lock"] and meta["freeze_bn"] and meta["schedule_start"] == 6
-    lineage = "last.safetensors at step 6 (L1 + 0.1 × perceptual (features.onnx:c2))"
+    lineage = "run/last.safetensors at step 6 (L1 + 0.1 × perceptual (features.onnx:c2))"
     assert meta["init"] == lineage
     # resumed later from its own last checkpoint (no --init): still says what it started from
     again = distill.main(["--teacher", str(teacher_onnx), "--photos", str(root / "scenes"), "--out", str(out),

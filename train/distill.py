@@ -206,11 +206,12 @@ def validation_grid(triples: list, count: int = 4, height: int = 192) -> np.ndar
 
 
 def init_description(config: DistillConfig) -> str | None:
-    """What the run started from, for the lineage: the file, its step and loss."""
+    """What the run started from, for the lineage: the file and its folder (a run folder's ``best.safetensors``
+    alone names nothing), its step and loss."""
     if not config.init:
         return None
     meta = read_meta(config.init)
-    return f"{config.init.name} at step {meta.get('step', 0)} ({loss_description(meta)})"
+    return f"{config.init.parent.name}/{config.init.name} at step {meta.get('step', 0)} ({loss_description(meta)})"
 
 
 def restore(config: DistillConfig, models: dict[str, torch.nn.Module],
