@@ -8,11 +8,15 @@
 # or <style>_guided (the same again, the student ending in a guided filter as cartoon's teacher does), or <style>_stats
 # (the shipped whole-picture student, a FastGenerator or a guided ContextGenerator, grown into one told the whole
 # picture's statistics: fast_stats or context_guided_stats).
+# RUN-TAG (e.g. hayao_stats-warm3) is RUN in a folder of its own: a warm restart from the committed weights with a
+# fresh schedule, its teacher targets hard-linked from RUN's folder when that has them (train/README.md, 2c).
 # STEPS=N (default 20000) ends the runs at step N. A run started from committed weights counts on from their step,
 # and its schedule (warm-up, then cosine down to the floor at N) starts there; a run folder resumed keeps its schedule,
 # so a nearer N anneals it (a later, larger N warms it up again).
 # LR=x (default 3e-4) is the schedule's peak: a peak of 1e-3 on trained weights cost 10+ points of edit captured for
 # thousands of steps (train/README.md).
+# FINE_DETAIL=x adds x × the finest band (< 2 px) to the loss (--fine-detail-weight; hayao's whole-picture recipe
+# uses 2, train/README.md 2c).
 # Each run folder continues from its last checkpoint; on a fresh machine a run starts from the committed fp16 weights
 # (weights/checkpoints/<style>.face / .picture / .context.safetensors; a context run else from the shipped
 # <style>.safetensors) when they are of an architecture it can start from. Logs: RUNS_DIR/<RUN>.log.
@@ -26,12 +30,14 @@ faces=$runs/faces512
 # crops on the teachers' stride grid: a teacher's strokes move with its grid (train/README.md, 2e)
 recipe=(--detail-weight 1.0 --phase-lock)
 lr=(--lr "${LR:-3e-4}")
+[ -z "${FINE_DETAIL:-}" ] || recipe+=(--fine-detail-weight "$FINE_DETAIL")
 shipped_arch() {  # the architecture of the whole-picture student a style ships (its committed checkpoint)
   python -c "import sys; from train.checkpoint import read_meta; print(read_meta(sys.argv[1]).get('arch'))" \
     "weights/checkpoints/$1.safetensors"
 }
 for run in "$@"; do
-  style=${run%_*} kind=${run##*_}
+  base=${run%%-*}   # hayao_stats-warm3 → hayao_stats
+  style=${base%_*} kind=${base##*_}
   case $kind in
     face)
       if [ ! -d "$faces/train" ]; then
@@ -74,10 +80,13 @@ for run in "$@"; do
         context_guided*) arch=(context_guided_stats context_guided) batches=(--batch 2 --crop 384) ;;  # cartoon's
         *) arch=(fast_stats fast) batches=(--batch 8 --crop 128) ;;
       esac ;;
-    *) echo "unknown run $run: want <style>_face, <style>_picture, <style>_context, <style>_guided or <style>_stats" >&2
+    *) echo "unknown run $run: want <style>_face, <style>_picture, <style>_context, <style>_guided or <style>_stats (each with an optional -tag)" >&2
        exit 2 ;;
   esac
   out=$runs/$run
+  if [ "$base" != "$run" ] && [ -d "$runs/$base/targets" ] && [ ! -e "$out/targets" ]; then
+    mkdir -p "$out" && cp -al "$runs/$base/targets" "$out/"   # the same teacher's targets, made once
+  fi
   init=()
   for file in "${inits[@]}"; do
     if [ ! -f "$out/last.safetensors" ] && [ -f "$file" ] && python -c \
